@@ -1,0 +1,244 @@
+//! The store: the single source of truth for runtime state, behind one interface with
+//! one implementation per database. Every change that produces an event writes the event
+//! and one delivery per subscribed endpoint in the same transaction (the outbox), so an
+//! accepted change never loses its event.
+
+mod outbox;
+pub mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use crate::event::EventType;
+use crate::model::{
+    Activity, ApiToken, Campaign, DeliveryAttempt, FieldError, LeadPatch, LeadWithHistory, Message,
+    NewActivity, NewCampaign, NewLead, NewMessage, Stage, TokenCredentials, WebhookEndpoint,
+    Workspace,
+};
+use crate::plan::Plan;
+use crate::time::Timestamp;
+use crate::token::IssuedToken;
+
+pub use outbox::{activity_event, reply_event};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A page of a list, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    /// The id of the last item of the previous page.
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The id to continue after, when more items follow.
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeadFilter {
+    pub stage: Option<Stage>,
+    pub tag: Option<String>,
+    pub owner: Option<String>,
+    pub campaign_id: Option<String>,
+    /// Last activity at or after this time.
+    pub active_since: Option<Timestamp>,
+    /// Last activity before this time.
+    pub active_before: Option<Timestamp>,
+}
+
+/// A webhook endpoint to insert; its secret is already sealed for its id.
+#[derive(Debug, Clone)]
+pub struct NewEndpointRow {
+    pub id: String,
+    pub url: String,
+    pub description: Option<String>,
+    pub events: Vec<EventType>,
+    pub sealed_secret: String,
+}
+
+/// Which due deliveries a dispatcher wants.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest<'a> {
+    pub worker: &'a str,
+    pub now: Timestamp,
+    /// How long the claim holds before another dispatcher may take the delivery over.
+    pub lease: Duration,
+    pub limit: u32,
+    /// At most this many deliveries of one endpoint in one claim.
+    pub per_endpoint: u32,
+    /// Endpoints whose slots are full.
+    pub skip_endpoints: &'a [String],
+}
+
+/// A delivery claimed for one attempt, with everything needed to make it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub delivery_id: String,
+    pub workspace_id: String,
+    pub endpoint_id: String,
+    pub url: String,
+    pub sealed_secret: String,
+    pub event_id: String,
+    pub event_type: EventType,
+    /// The envelope bytes, exactly as they are signed and sent.
+    pub payload: String,
+    /// The number of this attempt, 1 for the first.
+    pub attempt: u32,
+    pub first_attempt_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    Delivered,
+    RetryAt(Timestamp),
+    /// The schedule is exhausted; the delivery is failed for good.
+    GaveUp,
+    /// The receiver answered 410: the endpoint is disabled and its queue cancelled.
+    EndpointGone,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub delivery_id: String,
+    pub attempt_id: String,
+    pub attempt: u32,
+    pub attempted_at: Timestamp,
+    pub duration: Duration,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+    pub result: AttemptResult,
+}
+
+/// Counts of a workspace's deliveries by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub pending: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+/// The most recent attempts of an endpoint that its delivery log shows.
+pub const ATTEMPT_LOG_LENGTH: u32 = 100;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Signalled after a commit that created deliveries, so dispatchers wake at once.
+    fn deliveries_created(&self) -> Arc<Notify>;
+
+    async fn create_workspace(&self, name: &str, plan: Plan) -> Result<Workspace>;
+    /// By id (`ws_…`) or by name.
+    async fn find_workspace(&self, name_or_id: &str) -> Result<Option<Workspace>>;
+    async fn workspace_count(&self) -> Result<u64>;
+
+    async fn create_token(
+        &self,
+        workspace_id: &str,
+        name: &str,
+        issued: &IssuedToken,
+    ) -> Result<ApiToken>;
+    async fn token_credentials(&self, public_id: &str) -> Result<Option<TokenCredentials>>;
+
+    async fn create_campaign(&self, workspace_id: &str, new: &NewCampaign) -> Result<Campaign>;
+    async fn get_campaign(&self, workspace_id: &str, id: &str) -> Result<Option<Campaign>>;
+    async fn list_campaigns(
+        &self,
+        workspace_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Campaign>>;
+
+    async fn create_lead(&self, workspace_id: &str, new: &NewLead) -> Result<LeadWithHistory>;
+    async fn get_lead(&self, workspace_id: &str, id: &str) -> Result<Option<LeadWithHistory>>;
+    async fn list_leads(
+        &self,
+        workspace_id: &str,
+        filter: &LeadFilter,
+        page: &PageRequest,
+    ) -> Result<Page<LeadWithHistory>>;
+    async fn update_lead(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        patch: &LeadPatch,
+    ) -> Result<LeadWithHistory>;
+    /// Records a message; an inbound one moves the lead to `replied` and emits
+    /// `lead.replied`, whose event id is returned.
+    async fn add_message(
+        &self,
+        workspace_id: &str,
+        lead_id: &str,
+        new: &NewMessage,
+    ) -> Result<(Message, Option<String>)>;
+    /// Records an activity and emits `lead.connected` or `lead.opened`.
+    async fn add_activity(
+        &self,
+        workspace_id: &str,
+        lead_id: &str,
+        new: &NewActivity,
+    ) -> Result<(Activity, String)>;
+
+    async fn create_endpoint(
+        &self,
+        workspace_id: &str,
+        new: &NewEndpointRow,
+    ) -> Result<WebhookEndpoint>;
+    async fn get_endpoint(&self, workspace_id: &str, id: &str) -> Result<Option<WebhookEndpoint>>;
+    async fn list_endpoints(
+        &self,
+        workspace_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<WebhookEndpoint>>;
+    /// Deletes an endpoint and cancels its queued deliveries; false when there was none.
+    async fn delete_endpoint(&self, workspace_id: &str, id: &str) -> Result<bool>;
+    /// The endpoint's most recent attempts, newest first, within the last
+    /// [`ATTEMPT_LOG_LENGTH`].
+    async fn list_attempts(
+        &self,
+        workspace_id: &str,
+        endpoint_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<DeliveryAttempt>>;
+    async fn delivery_counts(&self, workspace_id: &str) -> Result<DeliveryCounts>;
+
+    async fn claim_deliveries(&self, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDelivery>>;
+    async fn record_attempt(&self, record: &AttemptRecord) -> Result<()>;
+    /// Releases a worker's claims, for a graceful stop or a restart of a single process.
+    async fn release_claims(&self, worker: &str) -> Result<u64>;
+}
+
+/// Opens the store a database URL names and applies pending migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let store = sqlite::SqliteStore::open(url).await?;
+        store.migrate().await?;
+        return Ok(Arc::new(store));
+    }
+    Err(StoreError::Conflict(format!(
+        "unsupported database URL scheme in `{}`; this build supports sqlite://",
+        url.split(':').next().unwrap_or_default()
+    )))
+}
