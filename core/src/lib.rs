@@ -9,6 +9,7 @@ pub mod event;
 pub mod ids;
 pub mod model;
 pub mod plan;
+pub mod process;
 pub mod retry;
 pub mod signing;
 pub mod store;

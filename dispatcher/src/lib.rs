@@ -1,1 +1,337 @@
+//! The dispatcher: claims due deliveries from the store, signs and POSTs them with a
+//! bounded number in flight (and a smaller bound per endpoint, so one slow receiver holds
+//! only its own slots), and records every attempt with what follows it.
 
+mod attempt;
+mod client;
+mod outcome;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use socialscalr_core::crypto::SecretBox;
+use socialscalr_core::ids::{self, new_id};
+use socialscalr_core::retry::RetrySchedule;
+use socialscalr_core::store::{
+    AttemptRecord, AttemptResult, ClaimRequest, ClaimedDelivery, Store, StoreError,
+};
+use socialscalr_core::target::TargetPolicy;
+use socialscalr_core::time;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+pub use attempt::EXCERPT_BYTES;
+
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Names this process's claims in the store.
+    pub worker_id: String,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// Deliveries in flight at once to one endpoint.
+    pub per_endpoint: u32,
+    /// How long a claim holds; longer than an attempt can take.
+    pub lease: Duration,
+    /// How often the store is polled when no wake-up arrives.
+    pub poll_interval: Duration,
+    /// The deadline of one attempt, connect to last byte.
+    pub attempt_timeout: Duration,
+    /// How long a stop waits for attempts in flight.
+    pub shutdown_grace: Duration,
+    pub schedule: RetrySchedule,
+    pub target_policy: TargetPolicy,
+}
+
+impl DispatcherConfig {
+    pub fn new(schedule: RetrySchedule, target_policy: TargetPolicy) -> Self {
+        Self {
+            worker_id: new_id("wrk"),
+            concurrency: 64,
+            per_endpoint: 8,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(8),
+            shutdown_grace: Duration::from_secs(20),
+            schedule,
+            target_policy,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("building the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    secrets: SecretBox,
+    client: reqwest::Client,
+    config: DispatcherConfig,
+    in_flight: Mutex<HashMap<String, u32>>,
+}
+
+/// Holds an endpoint slot and a global slot until the attempt is recorded.
+struct Slot {
+    shared: Arc<Shared>,
+    endpoint_id: String,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = in_flight.get_mut(&self.endpoint_id) {
+            *count -= 1;
+            if *count == 0 {
+                in_flight.remove(&self.endpoint_id);
+            }
+        }
+    }
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        secrets: SecretBox,
+        config: DispatcherConfig,
+    ) -> Result<Self, DispatchError> {
+        let client = client::build(config.target_policy, config.attempt_timeout)?;
+        let shared = Shared {
+            store,
+            secrets,
+            client,
+            config,
+            in_flight: Mutex::new(HashMap::new()),
+        };
+        Ok(Self {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// Runs until `shutdown` completes; then stops claiming, lets attempts in flight
+    /// finish within the grace period and releases what is left for another process.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), DispatchError> {
+        let shared = self.shared;
+        let config = &shared.config;
+        let permits = Arc::new(Semaphore::new(config.concurrency));
+        let wake = shared.store.deliveries_created();
+        let mut tasks = JoinSet::new();
+        let mut store_backoff = Duration::from_millis(100);
+        tokio::pin!(shutdown);
+        tracing::info!(worker = %config.worker_id, concurrency = config.concurrency, "Dispatcher started");
+
+        loop {
+            while tasks.try_join_next().is_some() {}
+            // Armed before the claim, so a wake-up during the claim is not missed.
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+
+            let free = permits.available_permits();
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                let skip = shared.full_endpoints();
+                let request = ClaimRequest {
+                    worker: &config.worker_id,
+                    now: time::now(),
+                    lease: config.lease,
+                    limit: u32::try_from(free).unwrap_or(u32::MAX),
+                    per_endpoint: config.per_endpoint,
+                    skip_endpoints: &skip,
+                };
+                match shared.store.claim_deliveries(&request).await {
+                    Ok(claimed) => {
+                        store_backoff = Duration::from_millis(100);
+                        claimed
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, backoff_ms = store_backoff.as_millis() as u64, "Claiming failed");
+                        tokio::select! {
+                            () = tokio::time::sleep(store_backoff) => {}
+                            () = &mut shutdown => break,
+                        }
+                        store_backoff = (store_backoff * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                }
+            };
+            let batch_was_full = free > 0 && claimed.len() == free;
+            for delivery in claimed {
+                let slot = shared.take_slot(&permits, &delivery.endpoint_id);
+                let shared = Arc::clone(&shared);
+                let span = tracing::info_span!(
+                    "delivery",
+                    workspace = %delivery.workspace_id,
+                    endpoint = %delivery.endpoint_id,
+                    event = %delivery.event_id,
+                    delivery = %delivery.delivery_id,
+                    attempt = delivery.attempt,
+                );
+                tasks.spawn(
+                    async move {
+                        shared.deliver(delivery).await;
+                        drop(slot);
+                    }
+                    .instrument(span),
+                );
+            }
+            if batch_was_full {
+                continue;
+            }
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep(config.poll_interval) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                () = &mut shutdown => break,
+            }
+        }
+
+        tracing::info!(in_flight = tasks.len(), "Dispatcher stopping");
+        let drained = tokio::time::timeout(config.shutdown_grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        let released = shared.store.release_claims(&config.worker_id).await?;
+        tracing::info!(released, "Dispatcher stopped");
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn full_endpoints(&self) -> Vec<String> {
+        let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        in_flight
+            .iter()
+            .filter(|(_, count)| **count >= self.config.per_endpoint)
+            .map(|(endpoint, _)| endpoint.clone())
+            .collect()
+    }
+
+    fn take_slot(self: &Arc<Self>, permits: &Arc<Semaphore>, endpoint_id: &str) -> Slot {
+        let permit = Arc::clone(permits)
+            .try_acquire_owned()
+            .expect("no more deliveries are claimed than there are free permits");
+        *self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(endpoint_id.to_owned())
+            .or_default() += 1;
+        Slot {
+            shared: Arc::clone(self),
+            endpoint_id: endpoint_id.to_owned(),
+            _permit: permit,
+        }
+    }
+
+    async fn deliver(&self, delivery: ClaimedDelivery) {
+        let attempt_id = new_id(ids::ATTEMPT);
+        let attempted_at = time::now();
+        let exchange = match self
+            .secrets
+            .open(&delivery.endpoint_id, &delivery.sealed_secret)
+        {
+            Ok(secret) => {
+                attempt::send(
+                    &self.client,
+                    &self.config.target_policy,
+                    &delivery,
+                    &secret,
+                    &attempt_id,
+                    attempted_at.timestamp(),
+                )
+                .await
+            }
+            Err(error) => {
+                tracing::error!(%error, "Endpoint secret cannot be opened");
+                attempt::Exchange {
+                    status: None,
+                    error: Some(format!("signing secret unavailable: {error}")),
+                    excerpt: None,
+                    duration: Duration::ZERO,
+                    retry_after: None,
+                }
+            }
+        };
+        let first_attempt_at = delivery.first_attempt_at.unwrap_or(attempted_at);
+        let result = outcome::decide(
+            &exchange,
+            &self.config.schedule,
+            delivery.attempt,
+            first_attempt_at,
+            time::now(),
+            jitter(),
+        );
+        match result {
+            AttemptResult::Delivered => tracing::info!(
+                status = exchange.status.map(|s| s.as_u16()),
+                duration_ms = exchange.duration.as_millis() as u64,
+                "Delivered"
+            ),
+            _ => tracing::warn!(
+                status = exchange.status.map(|s| s.as_u16()),
+                error = exchange.error.as_deref(),
+                result = ?result,
+                "Delivery attempt failed"
+            ),
+        }
+        let record = AttemptRecord {
+            delivery_id: delivery.delivery_id.clone(),
+            attempt_id,
+            attempt: delivery.attempt,
+            attempted_at,
+            duration: exchange.duration,
+            status_code: exchange.status.map(|s| s.as_u16()),
+            error: exchange.error,
+            response_excerpt: exchange.excerpt,
+            result,
+        };
+        self.record(&record).await;
+    }
+
+    /// Records an attempt, retrying briefly; if the store stays away the claim's lease
+    /// expires and the delivery is attempted again, so nothing is lost.
+    async fn record(&self, record: &AttemptRecord) {
+        let mut wait = Duration::from_millis(100);
+        for _ in 0..6 {
+            match self.store.record_attempt(record).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "Recording the attempt failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+        tracing::error!("Attempt not recorded; the delivery is retried when its claim expires");
+    }
+}
+
+/// A uniform number in `[0, 1)` to spread retries.
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}

@@ -40,6 +40,23 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached or stayed busy: worth retrying later,
+    /// not a fault of the request.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
+            ) => true,
+            // SQLITE_BUSY and its extended codes: another writer held the lock too long.
+            StoreError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+                code == "5" || code.parse::<u32>().is_ok_and(|c| c & 0xff == 5)
+            }),
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A page of a list, newest first.

@@ -1,0 +1,198 @@
+//! Request extractors whose rejections are API errors that name the offending field.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// A JSON body, limited in size and parsed strictly.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+            return Err(ApiError::BodyTooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let bytes = read_limited(request.into_body()).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+async fn read_limited(body: Body) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|error| {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::BodyTooLarge {
+                    limit: MAX_BODY_BYTES,
+                }
+            } else {
+                ApiError::MalformedJson("the request body could not be read".into())
+            }
+        })
+}
+
+/// Parses JSON, naming the field a type error is about.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::MalformedJson(format!("request body is not valid JSON: {inner}"));
+        }
+        let message = strip_position(&inner.to_string());
+        let field = if path == "." {
+            named_field(&message)
+        } else {
+            path
+        };
+        ApiError::Invalid { field, message }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// `unknown field `x`` and `missing field `x`` are about the root; name the field itself.
+fn named_field(message: &str) -> String {
+    let named = message.starts_with("unknown field") || message.starts_with("missing field");
+    named
+        .then(|| message.split('`').nth(1))
+        .flatten()
+        .map_or_else(|| "body".to_owned(), str::to_owned)
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Query parameters, each allowed at most once; unknown names are refused.
+pub struct QueryParams(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if pairs.iter().any(|(seen, _)| *seen == name) {
+                return Err(ApiError::invalid(name, "is given more than once"));
+            }
+            pairs.push((name.into_owned(), value.into_owned()));
+        }
+        Ok(QueryParams(pairs))
+    }
+}
+
+impl QueryParams {
+    /// Refuses any parameter not in `allowed`.
+    pub fn allow_only(&self, allowed: &[&str]) -> Result<(), ApiError> {
+        match self
+            .0
+            .iter()
+            .find(|(name, _)| !allowed.contains(&name.as_str()))
+        {
+            Some((name, _)) => Err(ApiError::invalid(
+                name.clone(),
+                format!(
+                    "is not a parameter of this endpoint; expected one of {}",
+                    allowed.join(", ")
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(seen, _)| seen == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        url: String,
+        nested: Option<Nested>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Nested {
+        count: u32,
+    }
+
+    fn field_of(json: &str) -> String {
+        match parse_json::<Body>(json.as_bytes()) {
+            Err(ApiError::Invalid { field, .. }) => field,
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(field_of(r#"{"url": 1}"#), "url");
+        assert_eq!(field_of(r#"{"url": "x", "extra": 1}"#), "extra");
+        assert_eq!(field_of(r#"{}"#), "url");
+        assert_eq!(
+            field_of(r#"{"url": "x", "nested": {"count": -1}}"#),
+            "nested.count"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_and_trailing_data_are_malformed_json() {
+        assert!(matches!(
+            parse_json::<Body>(b"{"),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            parse_json::<Body>(br#"{"url": "x"} {}"#),
+            Err(ApiError::MalformedJson(_))
+        ));
+    }
+}

@@ -1,0 +1,40 @@
+//! `socialscalr-api-server`: the REST API role, for a Deployment.
+
+use anyhow::Context;
+use socialscalr_api_server::{AppState, serve};
+use socialscalr_core::config::{self, ConfigError};
+use socialscalr_core::process::{LogFormat, init_logging, shutdown_signal};
+use socialscalr_core::target::TargetPolicy;
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() {
+    if let Err(error) = run().await {
+        eprintln!("socialscalr-api-server: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    init_logging(LogFormat::from_env(LogFormat::Json)?);
+    let database_url = config::var(config::DATABASE_URL).ok_or(ConfigError::Missing {
+        name: config::DATABASE_URL,
+    })?;
+    let listen = config::listen_addr(None, "0.0.0.0:8080")?;
+    let secrets = config::secret_key()?;
+    let allow_loopback = config::flag(config::ALLOW_LOOPBACK_TARGETS)?;
+    let store = socialscalr_core::store::open(&database_url)
+        .await
+        .context("opening the store")?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!(%listen, "API server listening");
+    let state = AppState {
+        store,
+        secrets,
+        target_policy: TargetPolicy { allow_loopback },
+    };
+    serve(listener, state, shutdown_signal()).await?;
+    Ok(())
+}

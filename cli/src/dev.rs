@@ -1,0 +1,98 @@
+//! `socialscalr dev`: the API and the dispatcher in one process on SQLite, with loopback
+//! receivers allowed, for trying the platform out and for tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use socialscalr_api_server::AppState;
+use socialscalr_core::config;
+use socialscalr_core::plan::Plan;
+use socialscalr_core::process::{LogFormat, init_logging, shutdown_signal};
+use socialscalr_core::store::Store;
+use socialscalr_core::target::TargetPolicy;
+use socialscalr_core::token;
+use socialscalr_dispatcher::{Dispatcher, DispatcherConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::StoreArgs;
+
+/// The dispatcher of the one dev process always has this id, so that a restart can take
+/// back the claims its predecessor held when it stopped.
+const DEV_WORKER: &str = "dev";
+const DEFAULT_WORKSPACE: &str = "default";
+
+pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::Result<()> {
+    init_logging(LogFormat::from_env(LogFormat::Text)?);
+    let listen = config::listen_addr(listen, "127.0.0.1:8080")?;
+    let schedule = config::retry_schedule()?;
+    let secrets = config::secret_key_or_file(&store_args.data_dir())?;
+    let store = store_args.open().await?;
+    let target_policy = TargetPolicy {
+        allow_loopback: true,
+    };
+
+    let released = store.release_claims(DEV_WORKER).await?;
+    if released > 0 {
+        tracing::info!(
+            released,
+            "Took back deliveries claimed before the last stop"
+        );
+    }
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let bootstrap = bootstrap(store.as_ref()).await?;
+
+    println!("socialscalr dev: API on http://{listen}/api/v1");
+    if let Some((workspace, token)) = bootstrap {
+        println!();
+        println!("Created workspace `{workspace}` on the pro plan. Its API token (shown once):");
+        println!();
+        println!("    {token}");
+        println!();
+        println!("Keep it; `socialscalr token create --workspace {workspace}` issues another.");
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    let mut dispatch_config = DispatcherConfig::new(schedule, target_policy);
+    dispatch_config.worker_id = DEV_WORKER.to_owned();
+    let dispatcher = Dispatcher::new(Arc::clone(&store), secrets.clone(), dispatch_config)?;
+    let dispatching = tokio::spawn(dispatcher.run(stopped()));
+    let state = AppState {
+        store,
+        secrets,
+        target_policy,
+    };
+    let serving = tokio::spawn(socialscalr_api_server::serve(listener, state, stopped()));
+
+    shutdown_signal().await;
+    tracing::info!("Stopping");
+    let _ = stop_tx.send(true);
+    serving
+        .await
+        .context("API task")?
+        .context("serving the API")?;
+    dispatching.await.context("dispatcher task")??;
+    println!("socialscalr dev: stopped");
+    Ok(())
+}
+
+/// On the first start, creates the default workspace and its first token.
+async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<(String, String)>> {
+    if store.workspace_count().await? > 0 {
+        return Ok(None);
+    }
+    let workspace = store.create_workspace(DEFAULT_WORKSPACE, Plan::Pro).await?;
+    let issued = token::issue();
+    store.create_token(&workspace.id, "dev", &issued).await?;
+    Ok(Some((workspace.name, issued.token)))
+}
