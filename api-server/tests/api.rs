@@ -277,14 +277,28 @@ fn futures_stream(
 #[tokio::test]
 async fn leads_are_created_read_patched_and_isolated_per_workspace() {
     let api = Api::start().await;
-    let id = api.lead(json!({"name": "Sarah Chen", "linkedin_url": "https://www.linkedin.com/in/sarahchen", "tags": ["vip"]})).await;
+    let id = api
+        .lead(json!({
+            "name": "Sarah Chen",
+            "linkedin_url": "https://www.linkedin.com/in/sarahchen",
+            "tags": ["vip"]
+        }))
+        .await;
     let (status, lead) = api.get(&format!("/api/v1/leads/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(lead["stage"], "new");
     assert_eq!(lead["notes"], json!([]));
 
     let (status, patched) = api
-        .patch(&format!("/api/v1/leads/{id}"), json!({"stage": "interested", "owner": "ana", "note": "Warm intro", "custom_fields": {"deal": 1200}}))
+        .patch(
+            &format!("/api/v1/leads/{id}"),
+            json!({
+                "stage": "interested",
+                "owner": "ana",
+                "note": "Warm intro",
+                "custom_fields": {"deal": 1200}
+            }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["stage"], "interested");
@@ -541,8 +555,14 @@ async fn campaigns_are_created_listed_and_scope_their_leads() {
     let api = Api::start().await;
     let body = json!({
         "name": "Founders Q3",
-        "targeting": {"source": "sales_navigator", "url": "https://www.linkedin.com/sales/search/people?q=1"},
-        "steps": [{"type": "invite", "text": "Hi {{first_name}}"}, {"type": "message", "delay_days": 3, "text": "Thanks for connecting"}],
+        "targeting": {
+            "source": "sales_navigator",
+            "url": "https://www.linkedin.com/sales/search/people?q=1"
+        },
+        "steps": [
+            {"type": "invite", "text": "Hi {{first_name}}"},
+            {"type": "message", "delay_days": 3, "text": "Thanks for connecting"}
+        ],
         "ends_at": "2027-01-31T00:00:00Z",
         "target_leads": 250
     });
@@ -587,7 +607,11 @@ async fn campaigns_are_created_listed_and_scope_their_leads() {
             "steps",
         ),
         (
-            json!({"name": "x", "targeting": {"source": "carrier_pigeon"}, "steps": [{"type": "invite"}]}),
+            json!({
+                "name": "x",
+                "targeting": {"source": "carrier_pigeon"},
+                "steps": [{"type": "invite"}]
+            }),
             "targeting.source",
         ),
         (
@@ -595,11 +619,21 @@ async fn campaigns_are_created_listed_and_scope_their_leads() {
             "steps[0].text",
         ),
         (
-            json!({"name": "x", "targeting": {"source": "manual"}, "steps": [{"type": "invite"}], "target_leads": -1}),
+            json!({
+                "name": "x",
+                "targeting": {"source": "manual"},
+                "steps": [{"type": "invite"}],
+                "target_leads": -1
+            }),
             "target_leads",
         ),
         (
-            json!({"name": "x", "targeting": {"source": "manual"}, "steps": [{"type": "invite"}], "ends_at": "soon"}),
+            json!({
+                "name": "x",
+                "targeting": {"source": "manual"},
+                "steps": [{"type": "invite"}],
+                "ends_at": "soon"
+            }),
             "ends_at",
         ),
     ];
@@ -618,7 +652,14 @@ async fn campaigns_are_created_listed_and_scope_their_leads() {
 async fn webhooks_show_their_secret_once_and_keep_it_encrypted_at_rest() {
     let api = Api::start().await;
     let (status, created) = api
-        .post("/api/v1/webhooks", json!({"url": "http://127.0.0.1:9/hook", "events": ["lead.replied"], "description": "CRM"}))
+        .post(
+            "/api/v1/webhooks",
+            json!({
+                "url": "http://127.0.0.1:9/hook",
+                "events": ["lead.replied"],
+                "description": "CRM"
+            }),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let secret = created["secret"].as_str().unwrap().to_owned();

@@ -47,7 +47,7 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
 pub fn format(duration: Duration) -> String {
     let seconds = duration.as_secs();
     for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if seconds != 0 && seconds % size == 0 {
+        if seconds != 0 && seconds.is_multiple_of(size) {
             return format!("{}{unit}", seconds / size);
         }
     }

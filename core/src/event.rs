@@ -185,10 +185,13 @@ mod tests {
         let at = from_micros(1_779_636_731_000_000);
         let data = json!({"lead": {"id": "ld_1", "name": "Sarah Chen"}});
         let event = NewEvent::new("ws_1", EventType::LeadReplied, at, &data, lead_ref());
-        let expected = format!(
-            r#"{{"event":"lead.replied","id":"{}","workspace_id":"ws_1","created_at":"2026-05-24T15:32:11Z","data":{{"lead":{{"id":"ld_1","name":"Sarah Chen"}}}}}}"#,
-            event.id
-        );
+        let expected = [
+            r#"{"event":"lead.replied","id":""#,
+            &event.id,
+            r#"","workspace_id":"ws_1","created_at":"2026-05-24T15:32:11Z","#,
+            r#""data":{"lead":{"id":"ld_1","name":"Sarah Chen"}}}"#,
+        ]
+        .concat();
         assert_eq!(event.payload, expected);
         assert!(event.id.starts_with("evt_"));
     }

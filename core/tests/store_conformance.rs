@@ -8,9 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use socialscalr_core::event::EventType;
 use socialscalr_core::ids;
-use socialscalr_core::model::{
-    LeadPatch, NewActivity, NewCampaign, NewLead, NewMessage, Stage,
-};
+use socialscalr_core::model::{LeadPatch, NewActivity, NewCampaign, NewLead, NewMessage, Stage};
 use socialscalr_core::plan::Plan;
 use socialscalr_core::store::{
     AttemptRecord, AttemptResult, ClaimRequest, ClaimedDelivery, LeadFilter, NewEndpointRow,
@@ -72,7 +70,9 @@ fn record(delivery: &ClaimedDelivery, result: AttemptResult, status: Option<u16>
         attempted_at: time::now(),
         duration: Duration::from_millis(12),
         status_code: status,
-        error: status.filter(|s| *s >= 300).map(|s| format!("receiver answered {s}")),
+        error: status
+            .filter(|s| *s >= 300)
+            .map(|s| format!("receiver answered {s}")),
         response_excerpt: Some("body".into()),
         result,
     }
@@ -89,11 +89,23 @@ mod cases {
         let created = store.create_workspace("acme", Plan::Starter).await.unwrap();
         assert!(created.id.starts_with("ws_"));
         let duplicate = store.create_workspace("acme", Plan::Pro).await;
-        assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
+        assert!(
+            matches!(duplicate, Err(StoreError::Conflict(_))),
+            "{duplicate:?}"
+        );
         let invalid = store.create_workspace("Not A Slug", Plan::Pro).await;
-        assert!(matches!(invalid, Err(StoreError::Invalid(_))), "{invalid:?}");
-        assert_eq!(store.find_workspace("acme").await.unwrap(), Some(created.clone()));
-        assert_eq!(store.find_workspace(&created.id).await.unwrap(), Some(created));
+        assert!(
+            matches!(invalid, Err(StoreError::Invalid(_))),
+            "{invalid:?}"
+        );
+        assert_eq!(
+            store.find_workspace("acme").await.unwrap(),
+            Some(created.clone())
+        );
+        assert_eq!(
+            store.find_workspace(&created.id).await.unwrap(),
+            Some(created)
+        );
         assert_eq!(store.find_workspace("nobody").await.unwrap(), None);
         assert_eq!(store.workspace_count().await.unwrap(), 1);
     }
@@ -101,17 +113,35 @@ mod cases {
     pub async fn tokens_are_stored_as_hashes_and_resolve_to_their_workspace(store: &dyn Store) {
         let workspace_id = workspace(store, "acme").await;
         let issued = token::issue();
-        let created = store.create_token(&workspace_id, "ci", &issued).await.unwrap();
+        let created = store
+            .create_token(&workspace_id, "ci", &issued)
+            .await
+            .unwrap();
         assert_eq!(created.prefix, format!("ssk_{}", issued.public_id));
-        let found = store.token_credentials(&issued.public_id).await.unwrap().unwrap();
+        let found = store
+            .token_credentials(&issued.public_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.workspace.id, workspace_id);
         assert_eq!(found.token_id, created.id);
         assert_ne!(found.secret_hash, issued.token);
         let presented = token::parse(&issued.token).unwrap();
         assert!(presented.matches(&found.secret_hash));
-        assert!(store.token_credentials("000000000000").await.unwrap().is_none());
-        let missing = store.create_token("ws_01J00000000000000000000000", "x", &token::issue()).await;
-        assert!(matches!(missing, Err(StoreError::NotFound("workspace"))), "{missing:?}");
+        assert!(
+            store
+                .token_credentials("000000000000")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let missing = store
+            .create_token("ws_01J00000000000000000000000", "x", &token::issue())
+            .await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound("workspace"))),
+            "{missing:?}"
+        );
     }
 
     pub async fn campaigns_are_listed_newest_first_per_workspace(store: &dyn Store) {
@@ -130,7 +160,10 @@ mod cases {
         let listed = store.list_campaigns(&acme, &page(10)).await.unwrap();
         let ids: Vec<&str> = listed.items.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, vec![second.id.as_str(), first.id.as_str()]);
-        assert_eq!(store.get_campaign(&acme, &first.id).await.unwrap(), Some(first.clone()));
+        assert_eq!(
+            store.get_campaign(&acme, &first.id).await.unwrap(),
+            Some(first.clone())
+        );
         assert_eq!(store.get_campaign(&other, &first.id).await.unwrap(), None);
     }
 
@@ -142,37 +175,72 @@ mod cases {
         .unwrap();
         let campaign = store.create_campaign(&ws, &campaign).await.unwrap();
         let tagged = store
-            .create_lead(&ws, &lead(json!({"name": "A", "tags": ["vip", "emea"], "owner": "ana"})))
+            .create_lead(
+                &ws,
+                &lead(json!({"name": "A", "tags": ["vip", "emea"], "owner": "ana"})),
+            )
             .await
             .unwrap();
         let in_campaign = store
             .create_lead(&ws, &lead(json!({"name": "B", "campaign_id": campaign.id})))
             .await
             .unwrap();
-        let replied = store.create_lead(&ws, &lead(json!({"name": "C"}))).await.unwrap();
-        store.add_message(&ws, &replied.lead.id, &message("inbound", "Sure")).await.unwrap();
+        let replied = store
+            .create_lead(&ws, &lead(json!({"name": "C"})))
+            .await
+            .unwrap();
+        store
+            .add_message(&ws, &replied.lead.id, &message("inbound", "Sure"))
+            .await
+            .unwrap();
 
         let ws_ref = ws.as_str();
         let ids = |filter: LeadFilter| async move {
             let found = store.list_leads(ws_ref, &filter, &page(50)).await.unwrap();
-            found.items.into_iter().map(|l| l.lead.id).collect::<Vec<_>>()
+            found
+                .items
+                .into_iter()
+                .map(|l| l.lead.id)
+                .collect::<Vec<_>>()
         };
-        let by_tag = LeadFilter { tag: Some("vip".into()), ..Default::default() };
+        let by_tag = LeadFilter {
+            tag: Some("vip".into()),
+            ..Default::default()
+        };
         assert_eq!(ids(by_tag).await, vec![tagged.lead.id.clone()]);
-        let by_owner = LeadFilter { owner: Some("ana".into()), ..Default::default() };
+        let by_owner = LeadFilter {
+            owner: Some("ana".into()),
+            ..Default::default()
+        };
         assert_eq!(ids(by_owner).await, vec![tagged.lead.id.clone()]);
-        let by_campaign = LeadFilter { campaign_id: Some(campaign.id), ..Default::default() };
+        let by_campaign = LeadFilter {
+            campaign_id: Some(campaign.id),
+            ..Default::default()
+        };
         assert_eq!(ids(by_campaign).await, vec![in_campaign.lead.id.clone()]);
-        let by_stage = LeadFilter { stage: Some(Stage::Replied), ..Default::default() };
+        let by_stage = LeadFilter {
+            stage: Some(Stage::Replied),
+            ..Default::default()
+        };
         assert_eq!(ids(by_stage).await, vec![replied.lead.id.clone()]);
-        let recent = LeadFilter { active_since: Some(later(-3_600)), ..Default::default() };
+        let recent = LeadFilter {
+            active_since: Some(later(-3_600)),
+            ..Default::default()
+        };
         assert_eq!(ids(recent).await, vec![replied.lead.id.clone()]);
-        let future = LeadFilter { active_since: Some(later(3_600)), ..Default::default() };
+        let future = LeadFilter {
+            active_since: Some(later(3_600)),
+            ..Default::default()
+        };
         assert!(ids(future).await.is_empty());
-        let before = LeadFilter { active_before: Some(later(-3_600)), ..Default::default() };
+        let before = LeadFilter {
+            active_before: Some(later(-3_600)),
+            ..Default::default()
+        };
         assert!(ids(before).await.is_empty());
 
-        let unknown_campaign = lead(json!({"name": "D", "campaign_id": "cmp_01J00000000000000000000000"}));
+        let unknown_campaign =
+            lead(json!({"name": "D", "campaign_id": "cmp_01J00000000000000000000000"}));
         let refused = store.create_lead(&ws, &unknown_campaign).await;
         assert!(
             matches!(&refused, Err(StoreError::Invalid(e)) if e.field == "campaign_id"),
@@ -184,15 +252,28 @@ mod cases {
         let ws = workspace(store, "acme").await;
         let mut existing = Vec::new();
         for n in 0..25 {
-            existing.push(store.create_lead(&ws, &lead(json!({"name": format!("L{n}")}))).await.unwrap().lead.id);
+            existing.push(
+                store
+                    .create_lead(&ws, &lead(json!({"name": format!("L{n}")})))
+                    .await
+                    .unwrap()
+                    .lead
+                    .id,
+            );
         }
         let mut seen = Vec::new();
         let mut request = page(7);
         loop {
-            let found = store.list_leads(&ws, &LeadFilter::default(), &request).await.unwrap();
+            let found = store
+                .list_leads(&ws, &LeadFilter::default(), &request)
+                .await
+                .unwrap();
             seen.extend(found.items.into_iter().map(|l| l.lead.id));
             // New leads arrive between pages; they sort before the cursor.
-            store.create_lead(&ws, &lead(json!({"name": "late"}))).await.unwrap();
+            store
+                .create_lead(&ws, &lead(json!({"name": "late"})))
+                .await
+                .unwrap();
             match found.next_after {
                 Some(after) => request.after = Some(after),
                 None => break,
@@ -205,7 +286,12 @@ mod cases {
     pub async fn lead_patches_change_fields_and_append_notes(store: &dyn Store) {
         let ws = workspace(store, "acme").await;
         let created = store
-            .create_lead(&ws, &lead(json!({"name": "A", "owner": "ana", "tags": ["x"], "custom_fields": {"a": 1}})))
+            .create_lead(
+                &ws,
+                &lead(
+                    json!({"name": "A", "owner": "ana", "tags": ["x"], "custom_fields": {"a": 1}}),
+                ),
+            )
             .await
             .unwrap();
         let patch: LeadPatch = serde_json::from_value(json!({
@@ -213,7 +299,10 @@ mod cases {
             "custom_fields": {"a": null, "b": "two"}, "note": "Call on Monday"
         }))
         .unwrap();
-        let updated = store.update_lead(&ws, &created.lead.id, &patch).await.unwrap();
+        let updated = store
+            .update_lead(&ws, &created.lead.id, &patch)
+            .await
+            .unwrap();
         assert_eq!(updated.lead.stage, Stage::Interested);
         assert_eq!(updated.lead.owner, None);
         assert_eq!(updated.lead.tags, vec!["y", "z"]);
@@ -221,14 +310,33 @@ mod cases {
         assert!(!updated.lead.custom_fields.contains_key("a"));
         assert_eq!(updated.notes.len(), 1);
         assert_eq!(updated.notes[0].text, "Call on Monday");
-        assert_eq!(store.get_lead(&ws, &created.lead.id).await.unwrap(), Some(updated));
+        assert_eq!(
+            store.get_lead(&ws, &created.lead.id).await.unwrap(),
+            Some(updated)
+        );
 
-        let by_old_tag = LeadFilter { tag: Some("x".into()), ..Default::default() };
-        assert!(store.list_leads(&ws, &by_old_tag, &page(5)).await.unwrap().items.is_empty());
+        let by_old_tag = LeadFilter {
+            tag: Some("x".into()),
+            ..Default::default()
+        };
+        assert!(
+            store
+                .list_leads(&ws, &by_old_tag, &page(5))
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
         let other = workspace(store, "other").await;
         let foreign = store.update_lead(&other, &created.lead.id, &patch).await;
-        assert!(matches!(foreign, Err(StoreError::NotFound("lead"))), "{foreign:?}");
-        assert_eq!(store.get_lead(&other, &created.lead.id).await.unwrap(), None);
+        assert!(
+            matches!(foreign, Err(StoreError::NotFound("lead"))),
+            "{foreign:?}"
+        );
+        assert_eq!(
+            store.get_lead(&other, &created.lead.id).await.unwrap(),
+            None
+        );
     }
 
     pub async fn an_inbound_message_replies_and_queues_one_delivery_per_subscriber(
@@ -241,17 +349,30 @@ mod cases {
         let other_ws = workspace(store, "other").await;
         endpoint(store, &other_ws, &[EventType::LeadReplied]).await;
 
-        let created = store.create_lead(&ws, &lead(json!({"name": "Sarah Chen"}))).await.unwrap();
-        let (_, outbound_event) =
-            store.add_message(&ws, &created.lead.id, &message("outbound", "Hi")).await.unwrap();
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "Sarah Chen"})))
+            .await
+            .unwrap();
+        let (_, outbound_event) = store
+            .add_message(&ws, &created.lead.id, &message("outbound", "Hi"))
+            .await
+            .unwrap();
         assert_eq!(outbound_event, None);
         let (reply, event_id) = store
-            .add_message(&ws, &created.lead.id, &message("inbound", "Sure - send a link."))
+            .add_message(
+                &ws,
+                &created.lead.id,
+                &message("inbound", "Sure - send a link."),
+            )
             .await
             .unwrap();
         let event_id = event_id.expect("an inbound message emits lead.replied");
 
-        let stored = store.get_lead(&ws, &created.lead.id).await.unwrap().unwrap();
+        let stored = store
+            .get_lead(&ws, &created.lead.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.lead.stage, Stage::Replied);
         assert_eq!(stored.lead.last_activity_at, Some(reply.sent_at));
         assert_eq!(stored.messages.len(), 2);
@@ -277,44 +398,95 @@ mod cases {
 
     pub async fn activities_emit_their_events_and_advance_the_stage(store: &dyn Store) {
         let ws = workspace(store, "acme").await;
-        endpoint(store, &ws, &[EventType::LeadConnected, EventType::LeadOpened]).await;
-        let created = store.create_lead(&ws, &lead(json!({"name": "A", "stage": "invited"}))).await.unwrap();
-        store.add_activity(&ws, &created.lead.id, &activity("connected")).await.unwrap();
-        store.add_activity(&ws, &created.lead.id, &activity("opened")).await.unwrap();
-        let stored = store.get_lead(&ws, &created.lead.id).await.unwrap().unwrap();
+        endpoint(
+            store,
+            &ws,
+            &[EventType::LeadConnected, EventType::LeadOpened],
+        )
+        .await;
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A", "stage": "invited"})))
+            .await
+            .unwrap();
+        store
+            .add_activity(&ws, &created.lead.id, &activity("connected"))
+            .await
+            .unwrap();
+        store
+            .add_activity(&ws, &created.lead.id, &activity("opened"))
+            .await
+            .unwrap();
+        let stored = store
+            .get_lead(&ws, &created.lead.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.lead.stage, Stage::Connected);
         assert_eq!(stored.activities.len(), 2);
-        let mut types: Vec<EventType> =
-            claim_all(store, "w1", later(1)).await.iter().map(|d| d.event_type).collect();
+        let mut types: Vec<EventType> = claim_all(store, "w1", later(1))
+            .await
+            .iter()
+            .map(|d| d.event_type)
+            .collect();
         types.sort();
         assert_eq!(types, vec![EventType::LeadConnected, EventType::LeadOpened]);
-        let missing = store.add_activity(&ws, "ld_01J00000000000000000000000", &activity("opened")).await;
-        assert!(matches!(missing, Err(StoreError::NotFound("lead"))), "{missing:?}");
+        let missing = store
+            .add_activity(&ws, "ld_01J00000000000000000000000", &activity("opened"))
+            .await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound("lead"))),
+            "{missing:?}"
+        );
     }
 
     pub async fn claims_are_exclusive_until_released_or_expired(store: &dyn Store) {
         let ws = workspace(store, "acme").await;
         endpoint(store, &ws, &[EventType::LeadReplied]).await;
-        let created = store.create_lead(&ws, &lead(json!({"name": "A"}))).await.unwrap();
-        store.add_message(&ws, &created.lead.id, &message("inbound", "hi")).await.unwrap();
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
+        store
+            .add_message(&ws, &created.lead.id, &message("inbound", "hi"))
+            .await
+            .unwrap();
 
         assert_eq!(claim_all(store, "w1", later(1)).await.len(), 1);
-        assert!(claim_all(store, "w2", later(2)).await.is_empty(), "held by w1");
-        assert_eq!(claim_all(store, "w2", later(120)).await.len(), 1, "lease expired");
+        assert!(
+            claim_all(store, "w2", later(2)).await.is_empty(),
+            "held by w1"
+        );
+        assert_eq!(
+            claim_all(store, "w2", later(120)).await.len(),
+            1,
+            "lease expired"
+        );
         assert_eq!(store.release_claims("w2").await.unwrap(), 1);
         assert_eq!(claim_all(store, "w3", later(2)).await.len(), 1, "released");
-        assert!(claim_all(store, "w3", later(-60)).await.is_empty(), "not due yet");
+        assert!(
+            claim_all(store, "w3", later(-60)).await.is_empty(),
+            "not due yet"
+        );
     }
 
     pub async fn claims_respect_the_per_endpoint_cap_and_skipped_endpoints(store: &dyn Store) {
         let ws = workspace(store, "acme").await;
         let busy = endpoint(store, &ws, &[EventType::LeadReplied]).await;
         let quiet = endpoint(store, &ws, &[EventType::LeadConnected]).await;
-        let created = store.create_lead(&ws, &lead(json!({"name": "A"}))).await.unwrap();
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
         for n in 0..5 {
-            store.add_message(&ws, &created.lead.id, &message("inbound", &format!("{n}"))).await.unwrap();
+            store
+                .add_message(&ws, &created.lead.id, &message("inbound", &format!("{n}")))
+                .await
+                .unwrap();
         }
-        store.add_activity(&ws, &created.lead.id, &activity("connected")).await.unwrap();
+        store
+            .add_activity(&ws, &created.lead.id, &activity("connected"))
+            .await
+            .unwrap();
 
         let skip = vec![busy.clone()];
         let request = ClaimRequest {
@@ -329,7 +501,10 @@ mod cases {
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].endpoint_id, quiet);
 
-        let request = ClaimRequest { skip_endpoints: &[], ..request };
+        let request = ClaimRequest {
+            skip_endpoints: &[],
+            ..request
+        };
         let claimed = store.claim_deliveries(&request).await.unwrap();
         assert_eq!(claimed.len(), 2, "two of the busy endpoint's five");
         assert!(claimed.iter().all(|d| d.endpoint_id == busy));
@@ -340,67 +515,141 @@ mod cases {
     pub async fn attempts_are_recorded_and_move_the_delivery_on(store: &dyn Store) {
         let ws = workspace(store, "acme").await;
         let ep = endpoint(store, &ws, &[EventType::LeadReplied]).await;
-        let created = store.create_lead(&ws, &lead(json!({"name": "A"}))).await.unwrap();
-        store.add_message(&ws, &created.lead.id, &message("inbound", "one")).await.unwrap();
-        store.add_message(&ws, &created.lead.id, &message("inbound", "two")).await.unwrap();
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
+        store
+            .add_message(&ws, &created.lead.id, &message("inbound", "one"))
+            .await
+            .unwrap();
+        store
+            .add_message(&ws, &created.lead.id, &message("inbound", "two"))
+            .await
+            .unwrap();
 
         let claimed = claim_all(store, "w1", later(1)).await;
         let (first, second) = (&claimed[0], &claimed[1]);
         let retry_at = later(300);
-        store.record_attempt(&record(first, AttemptResult::RetryAt(retry_at), Some(500))).await.unwrap();
-        store.record_attempt(&record(second, AttemptResult::Delivered, Some(204))).await.unwrap();
+        store
+            .record_attempt(&record(first, AttemptResult::RetryAt(retry_at), Some(500)))
+            .await
+            .unwrap();
+        store
+            .record_attempt(&record(second, AttemptResult::Delivered, Some(204)))
+            .await
+            .unwrap();
 
         let counts = store.delivery_counts(&ws).await.unwrap();
         assert_eq!((counts.pending, counts.succeeded), (1, 1));
-        assert!(claim_all(store, "w1", later(60)).await.is_empty(), "retry not due yet");
+        assert!(
+            claim_all(store, "w1", later(60)).await.is_empty(),
+            "retry not due yet"
+        );
         let retried = claim_all(store, "w1", later(301)).await;
         assert_eq!(retried.len(), 1);
         assert_eq!(retried[0].delivery_id, first.delivery_id);
         assert_eq!(retried[0].attempt, 2);
         assert!(retried[0].first_attempt_at.is_some());
-        store.record_attempt(&record(&retried[0], AttemptResult::GaveUp, None)).await.unwrap();
+        store
+            .record_attempt(&record(&retried[0], AttemptResult::GaveUp, None))
+            .await
+            .unwrap();
         assert_eq!(store.delivery_counts(&ws).await.unwrap().failed, 1);
 
         let log = store.list_attempts(&ws, &ep, &page(50)).await.unwrap();
         assert_eq!(log.items.len(), 3);
         let newest = &log.items[0];
-        assert_eq!((newest.attempt, newest.succeeded, newest.status_code), (2, false, None));
-        let failed_first = log.items.iter().find(|a| a.status_code == Some(500)).unwrap();
-        assert_eq!(failed_first.next_retry_at.map(time::to_micros), Some(time::to_micros(retry_at)));
+        assert_eq!(
+            (newest.attempt, newest.succeeded, newest.status_code),
+            (2, false, None)
+        );
+        let failed_first = log
+            .items
+            .iter()
+            .find(|a| a.status_code == Some(500))
+            .unwrap();
+        assert_eq!(
+            failed_first.next_retry_at.map(time::to_micros),
+            Some(time::to_micros(retry_at))
+        );
         assert_eq!(failed_first.event, EventType::LeadReplied);
-        assert!(log.items.iter().any(|a| a.succeeded && a.status_code == Some(204)));
-        let foreign = store.list_attempts(&workspace(store, "other").await, &ep, &page(5)).await;
-        assert!(matches!(foreign, Err(StoreError::NotFound(_))), "{foreign:?}");
+        assert!(
+            log.items
+                .iter()
+                .any(|a| a.succeeded && a.status_code == Some(204))
+        );
+        let foreign = store
+            .list_attempts(&workspace(store, "other").await, &ep, &page(5))
+            .await;
+        assert!(
+            matches!(foreign, Err(StoreError::NotFound(_))),
+            "{foreign:?}"
+        );
     }
 
     pub async fn a_gone_endpoint_is_disabled_and_its_queue_cancelled(store: &dyn Store) {
         let ws = workspace(store, "acme").await;
         let ep = endpoint(store, &ws, &[EventType::LeadReplied]).await;
-        let created = store.create_lead(&ws, &lead(json!({"name": "A"}))).await.unwrap();
-        store.add_message(&ws, &created.lead.id, &message("inbound", "one")).await.unwrap();
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
+        store
+            .add_message(&ws, &created.lead.id, &message("inbound", "one"))
+            .await
+            .unwrap();
         let claimed = claim_all(store, "w1", later(1)).await;
-        store.add_message(&ws, &created.lead.id, &message("inbound", "two")).await.unwrap();
-        store.record_attempt(&record(&claimed[0], AttemptResult::EndpointGone, Some(410))).await.unwrap();
+        store
+            .add_message(&ws, &created.lead.id, &message("inbound", "two"))
+            .await
+            .unwrap();
+        store
+            .record_attempt(&record(&claimed[0], AttemptResult::EndpointGone, Some(410)))
+            .await
+            .unwrap();
 
         let endpoint = store.get_endpoint(&ws, &ep).await.unwrap().unwrap();
         assert!(endpoint.disabled);
         assert_eq!(endpoint.disabled_reason.as_deref(), Some("gone"));
         assert_eq!(store.delivery_counts(&ws).await.unwrap().cancelled, 2);
-        store.add_message(&ws, &created.lead.id, &message("inbound", "three")).await.unwrap();
-        assert!(claim_all(store, "w1", later(5)).await.is_empty(), "disabled endpoints get nothing");
+        store
+            .add_message(&ws, &created.lead.id, &message("inbound", "three"))
+            .await
+            .unwrap();
+        assert!(
+            claim_all(store, "w1", later(5)).await.is_empty(),
+            "disabled endpoints get nothing"
+        );
     }
 
     pub async fn deleting_an_endpoint_hides_it_and_cancels_its_queue(store: &dyn Store) {
         let ws = workspace(store, "acme").await;
         let ep = endpoint(store, &ws, &[EventType::LeadReplied]).await;
-        let created = store.create_lead(&ws, &lead(json!({"name": "A"}))).await.unwrap();
-        store.add_message(&ws, &created.lead.id, &message("inbound", "one")).await.unwrap();
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
+        store
+            .add_message(&ws, &created.lead.id, &message("inbound", "one"))
+            .await
+            .unwrap();
         let other = workspace(store, "other").await;
-        assert!(!store.delete_endpoint(&other, &ep).await.unwrap(), "not the other's to delete");
+        assert!(
+            !store.delete_endpoint(&other, &ep).await.unwrap(),
+            "not the other's to delete"
+        );
         assert!(store.delete_endpoint(&ws, &ep).await.unwrap());
         assert!(!store.delete_endpoint(&ws, &ep).await.unwrap());
         assert_eq!(store.get_endpoint(&ws, &ep).await.unwrap(), None);
-        assert!(store.list_endpoints(&ws, &page(10)).await.unwrap().items.is_empty());
+        assert!(
+            store
+                .list_endpoints(&ws, &page(10))
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
         assert_eq!(store.delivery_counts(&ws).await.unwrap().cancelled, 1);
         assert!(claim_all(store, "w1", later(5)).await.is_empty());
     }
@@ -408,8 +657,14 @@ mod cases {
     pub async fn the_delivery_log_shows_only_the_last_hundred_attempts(store: &dyn Store) {
         let ws = workspace(store, "acme").await;
         let ep = endpoint(store, &ws, &[EventType::LeadReplied]).await;
-        let created = store.create_lead(&ws, &lead(json!({"name": "A"}))).await.unwrap();
-        store.add_message(&ws, &created.lead.id, &message("inbound", "x")).await.unwrap();
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
+        store
+            .add_message(&ws, &created.lead.id, &message("inbound", "x"))
+            .await
+            .unwrap();
         let delivery = claim_all(store, "w1", later(1)).await.remove(0);
         let mut attempt_ids = Vec::new();
         for n in 1..=105 {
@@ -436,12 +691,18 @@ mod cases {
     pub async fn writers_in_parallel_lose_nothing(store: Arc<dyn Store>) {
         let ws = workspace(store.as_ref(), "acme").await;
         endpoint(store.as_ref(), &ws, &[EventType::LeadReplied]).await;
-        let created = store.create_lead(&ws, &lead(json!({"name": "A"}))).await.unwrap();
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
         let mut tasks = Vec::new();
         for n in 0..40 {
             let (store, ws, id) = (Arc::clone(&store), ws.clone(), created.lead.id.clone());
             tasks.push(tokio::spawn(async move {
-                store.add_message(&ws, &id, &message("inbound", &format!("m{n}"))).await.unwrap()
+                store
+                    .add_message(&ws, &id, &message("inbound", &format!("m{n}")))
+                    .await
+                    .unwrap()
             }));
         }
         let mut events = HashSet::new();
@@ -452,7 +713,11 @@ mod cases {
         let claimed = claim_all(store.as_ref(), "w1", later(1)).await;
         let claimed_events: HashSet<String> = claimed.into_iter().map(|d| d.event_id).collect();
         assert_eq!(claimed_events, events);
-        let stored = store.get_lead(&ws, &created.lead.id).await.unwrap().unwrap();
+        let stored = store
+            .get_lead(&ws, &created.lead.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.messages.len(), 40);
     }
 }

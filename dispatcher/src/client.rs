@@ -49,3 +49,35 @@ pub fn build(policy: TargetPolicy, timeout: Duration) -> reqwest::Result<reqwest
         .pool_idle_timeout(Duration::from_secs(30))
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn names_resolving_to_forbidden_addresses_are_refused() {
+        let strict = GuardedResolver {
+            policy: TargetPolicy::default(),
+        };
+        let error = match strict.resolve(Name::from_str("localhost").unwrap()).await {
+            Ok(_) => panic!("localhost resolved past the guard"),
+            Err(error) => error.to_string(),
+        };
+        assert!(error.contains("loopback"), "{error}");
+
+        let loopback_allowed = GuardedResolver {
+            policy: TargetPolicy {
+                allow_loopback: true,
+            },
+        };
+        let addrs: Vec<SocketAddr> = loopback_allowed
+            .resolve(Name::from_str("localhost").unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert!(!addrs.is_empty());
+        assert!(addrs.iter().all(|addr| addr.ip().is_loopback()));
+    }
+}

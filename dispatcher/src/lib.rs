@@ -133,7 +133,11 @@ impl Dispatcher {
         let mut tasks = JoinSet::new();
         let mut store_backoff = Duration::from_millis(100);
         tokio::pin!(shutdown);
-        tracing::info!(worker = %config.worker_id, concurrency = config.concurrency, "Dispatcher started");
+        tracing::info!(
+            worker = %config.worker_id,
+            concurrency = config.concurrency,
+            "Dispatcher started"
+        );
 
         loop {
             while tasks.try_join_next().is_some() {}
@@ -161,7 +165,8 @@ impl Dispatcher {
                         claimed
                     }
                     Err(error) => {
-                        tracing::warn!(%error, backoff_ms = store_backoff.as_millis() as u64, "Claiming failed");
+                        let backoff_ms = store_backoff.as_millis() as u64;
+                        tracing::warn!(%error, backoff_ms, "Claiming failed");
                         tokio::select! {
                             () = tokio::time::sleep(store_backoff) => {}
                             () = &mut shutdown => break,

@@ -166,8 +166,14 @@ mod tests {
     fn a_complete_campaign_is_valid() {
         let valid = campaign(json!({
             "name": "Founders Q3",
-            "targeting": {"source": "sales_navigator", "url": "https://www.linkedin.com/sales/search"},
-            "steps": [{"type": "invite", "text": "Hi!"}, {"type": "message", "delay_days": 2, "text": "Thanks"}],
+            "targeting": {
+                "source": "sales_navigator",
+                "url": "https://www.linkedin.com/sales/search"
+            },
+            "steps": [
+                {"type": "invite", "text": "Hi!"},
+                {"type": "message", "delay_days": 2, "text": "Thanks"}
+            ],
             "target_leads": 200
         }));
         assert_eq!(valid, Ok(()));
@@ -175,7 +181,10 @@ mod tests {
 
     #[test]
     fn bad_campaigns_name_the_field() {
-        let base = || json!({"name": "x", "targeting": {"source": "manual"}, "steps": [{"type": "invite"}]});
+        let base = || {
+            let steps = json!([{"type": "invite"}]);
+            json!({"name": "x", "targeting": {"source": "manual"}, "steps": steps})
+        };
         let field = |mut value: serde_json::Value, path: &str, replacement: serde_json::Value| {
             value[path] = replacement;
             campaign(value).unwrap_err().field
