@@ -10,6 +10,7 @@ pub mod ids;
 pub mod model;
 pub mod plan;
 pub mod process;
+pub mod ratelimit;
 pub mod retry;
 pub mod signing;
 pub mod store;
