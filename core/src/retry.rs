@@ -84,11 +84,12 @@ impl RetrySchedule {
             .saturating_add(1)
     }
 
-    /// The step after attempt number `attempt` (1 for the first) failed.
+    /// The step after attempt number `attempt` (1 for the first) failed at `now`.
     ///
     /// `jitter` in `[0, 1)` delays the retry by up to a tenth of the gap since the previous
-    /// scheduled time, at most five minutes; `now` keeps a retry from being scheduled in
-    /// the past when the dispatcher was away.
+    /// scheduled time, at most five minutes. A retry is never due sooner than half that
+    /// gap after the attempt that failed: when dispatch was stopped past several due
+    /// times, the overdue retries are spread out again instead of all firing at once.
     pub fn after_failure(
         &self,
         attempt: u32,
@@ -105,10 +106,14 @@ impl RetrySchedule {
         let previous = index
             .checked_sub(1)
             .map_or(Duration::ZERO, |i| self.offsets[i]);
-        let spread = ((offset - previous) / 10).min(Duration::from_secs(300));
-        let delay = offset + spread.mul_f64(jitter.clamp(0.0, 0.999_999));
-        let due = first_attempt_at + chrono::Duration::from_std(delay).unwrap_or_default();
-        NextStep::RetryAt(due.max(now))
+        let gap = offset - previous;
+        let spread = (gap / 10)
+            .min(Duration::from_secs(300))
+            .mul_f64(jitter.clamp(0.0, 0.999_999));
+        let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
+        let on_schedule = first_attempt_at + span(offset + spread);
+        let spaced_out = now + span(gap / 2 + spread);
+        NextStep::RetryAt(on_schedule.max(spaced_out))
     }
 
     /// The latest time any retry of a delivery first attempted at `first_attempt_at` may be
@@ -176,13 +181,20 @@ mod tests {
     }
 
     #[test]
-    fn a_retry_is_never_scheduled_in_the_past() {
+    fn overdue_retries_are_spaced_out_instead_of_firing_together() {
         let schedule = RetrySchedule::standard();
-        let now = at(10_000);
-        assert_eq!(
-            schedule.after_failure(1, at(0), now, 0.0),
-            NextStep::RetryAt(now)
-        );
+        // Dispatch came back three hours after the first attempt: attempts 2 to 5 were
+        // all due. Each retry now waits at least half its gap after the last failure.
+        let mut now = at(10_800);
+        let mut due = Vec::new();
+        for attempt in 1..=4 {
+            let NextStep::RetryAt(next) = schedule.after_failure(attempt, at(0), now, 0.0) else {
+                panic!("expected a retry");
+            };
+            due.push(next.timestamp() - now.timestamp());
+            now = next;
+        }
+        assert_eq!(due, vec![30, 120, 750, 2_700]);
     }
 
     #[test]

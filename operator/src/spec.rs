@@ -109,7 +109,10 @@ mod tests {
             "format": "slack"
         }))
         .unwrap();
-        assert_eq!(endpoint.events, vec![EventType::LeadReplied, EventType::CampaignCompleted]);
+        assert_eq!(
+            endpoint.events,
+            vec![EventType::LeadReplied, EventType::CampaignCompleted]
+        );
 
         let unknown = serde_json::from_value::<ApiTokenSpec>(json!({"workspaceRef": "a", "x": 1}));
         assert!(unknown.is_err());
