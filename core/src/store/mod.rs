@@ -162,11 +162,9 @@ pub struct DeliveryCounts {
 /// The most recent attempts of an endpoint that its delivery log shows.
 pub const ATTEMPT_LOG_LENGTH: u32 = 100;
 
+/// Workspaces and API tokens.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Signalled after a commit that created deliveries, so dispatchers wake at once.
-    fn deliveries_created(&self) -> Arc<Notify>;
-
+pub trait TenancyStore: Send + Sync + 'static {
     async fn create_workspace(&self, name: &str, plan: Plan) -> Result<Workspace>;
     /// By id (`ws_…`) or by name.
     async fn find_workspace(&self, name_or_id: &str) -> Result<Option<Workspace>>;
@@ -179,7 +177,11 @@ pub trait Store: Send + Sync + 'static {
         issued: &IssuedToken,
     ) -> Result<ApiToken>;
     async fn token_credentials(&self, public_id: &str) -> Result<Option<TokenCredentials>>;
+}
 
+/// Campaigns, leads, and the messages and activity reported about leads.
+#[async_trait]
+pub trait LeadStore: Send + Sync + 'static {
     async fn create_campaign(&self, workspace_id: &str, new: &NewCampaign) -> Result<Campaign>;
     async fn get_campaign(&self, workspace_id: &str, id: &str) -> Result<Option<Campaign>>;
     async fn list_campaigns(
@@ -217,7 +219,11 @@ pub trait Store: Send + Sync + 'static {
         lead_id: &str,
         new: &NewActivity,
     ) -> Result<(Activity, String)>;
+}
 
+/// Webhook endpoints and their delivery log.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + 'static {
     async fn create_endpoint(
         &self,
         workspace_id: &str,
@@ -239,13 +245,25 @@ pub trait Store: Send + Sync + 'static {
         endpoint_id: &str,
         page: &PageRequest,
     ) -> Result<Page<DeliveryAttempt>>;
-    async fn delivery_counts(&self, workspace_id: &str) -> Result<DeliveryCounts>;
+}
 
+/// The delivery queue, as dispatchers work it.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync + 'static {
+    /// Signalled after a commit that created deliveries, so dispatchers wake at once.
+    fn deliveries_created(&self) -> Arc<Notify>;
+
+    async fn delivery_counts(&self, workspace_id: &str) -> Result<DeliveryCounts>;
     async fn claim_deliveries(&self, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDelivery>>;
     async fn record_attempt(&self, record: &AttemptRecord) -> Result<()>;
     /// Releases a worker's claims, for a graceful stop or a restart of a single process.
     async fn release_claims(&self, worker: &str) -> Result<u64>;
 }
+
+/// Everything a backend provides; each concern is its own trait.
+pub trait Store: TenancyStore + LeadStore + WebhookStore + DeliveryStore {}
+
+impl<T: TenancyStore + LeadStore + WebhookStore + DeliveryStore> Store for T {}
 
 /// Opens the store a database URL names and applies pending migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {

@@ -1,0 +1,216 @@
+//! Claiming due deliveries and recording their attempts.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use tokio::sync::Notify;
+
+use crate::event::EventType;
+use crate::store::*;
+use crate::time::to_micros;
+
+use super::*;
+
+#[async_trait]
+impl DeliveryStore for SqliteStore {
+    fn deliveries_created(&self) -> Arc<Notify> {
+        Arc::clone(&self.deliveries_created)
+    }
+
+    async fn delivery_counts(&self, workspace_id: &str) -> Result<DeliveryCounts> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM deliveries WHERE workspace_id = ? GROUP BY status",
+        )
+        .bind(workspace_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts = DeliveryCounts::default();
+        for row in rows {
+            let status: String = row.try_get("status")?;
+            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or_default();
+            match status.as_str() {
+                "pending" => counts.pending = n,
+                "succeeded" => counts.succeeded = n,
+                "failed" => counts.failed = n,
+                "cancelled" => counts.cancelled = n,
+                other => return Err(StoreError::Corrupt(format!("delivery status `{other}`"))),
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn claim_deliveries(&self, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDelivery>> {
+        let now = to_micros(request.now);
+        let lease = i64::try_from(request.lease.as_micros()).unwrap_or(i64::MAX);
+        let mut tx = self.write().await?;
+
+        // Per endpoint, only the earliest few due deliveries are eligible, so that one
+        // endpoint's backlog cannot fill a whole claim.
+        let mut query = QueryBuilder::<Sqlite>::new("UPDATE deliveries SET claimed_by = ");
+        query
+            .push_bind(request.worker)
+            .push(", claimed_until = ")
+            .push_bind(now.saturating_add(lease))
+            .push(
+                " WHERE id IN (SELECT id FROM (SELECT id, next_attempt_at, ROW_NUMBER() OVER \
+                 (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rank \
+                 FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ",
+            )
+            .push_bind(now)
+            .push(" AND (claimed_until IS NULL OR claimed_until < ")
+            .push_bind(now)
+            .push(")");
+        if !request.skip_endpoints.is_empty() {
+            query.push(" AND endpoint_id NOT IN (");
+            let mut separated = query.separated(", ");
+            for endpoint in request.skip_endpoints {
+                separated.push_bind(endpoint.as_str());
+            }
+            query.push(")");
+        }
+        query
+            .push(") WHERE rank <= ")
+            .push_bind(i64::from(request.per_endpoint))
+            .push(" ORDER BY next_attempt_at, id LIMIT ")
+            .push_bind(i64::from(request.limit))
+            .push(") RETURNING id");
+        let claimed: Vec<String> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+        if claimed.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+
+        let mut details = QueryBuilder::<Sqlite>::new(
+            "SELECT d.id, d.workspace_id, d.endpoint_id, d.attempts, d.first_attempt_at, \
+             e.url, e.sealed_secret, ev.id AS event_id, ev.type AS event_type, ev.payload \
+             FROM deliveries d \
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             JOIN events ev ON ev.id = d.event_id WHERE d.id IN (",
+        );
+        let mut separated = details.separated(", ");
+        for id in &claimed {
+            separated.push_bind(id.as_str());
+        }
+        details.push(") ORDER BY d.next_attempt_at, d.id");
+        let rows = details.build().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+
+        rows.iter()
+            .map(|row| {
+                let event_type: String = row.try_get("event_type")?;
+                let attempts: i64 = row.try_get("attempts")?;
+                Ok(ClaimedDelivery {
+                    delivery_id: row.try_get("id")?,
+                    workspace_id: row.try_get("workspace_id")?,
+                    endpoint_id: row.try_get("endpoint_id")?,
+                    url: row.try_get("url")?,
+                    sealed_secret: row.try_get("sealed_secret")?,
+                    event_id: row.try_get("event_id")?,
+                    event_type: EventType::from_str(&event_type)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    payload: row.try_get("payload")?,
+                    attempt: u32::try_from(attempts)
+                        .unwrap_or(u32::MAX)
+                        .saturating_add(1),
+                    first_attempt_at: optional_time(row.try_get("first_attempt_at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn record_attempt(&self, record: &AttemptRecord) -> Result<()> {
+        let attempted_at = to_micros(record.attempted_at);
+        let mut tx = self.write().await?;
+        let delivery = sqlx::query(
+            "SELECT d.workspace_id, d.endpoint_id, d.event_id, ev.type AS event_type \
+             FROM deliveries d JOIN events ev ON ev.id = d.event_id WHERE d.id = ?",
+        )
+        .bind(&record.delivery_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("delivery"))?;
+        let endpoint_id: String = delivery.try_get("endpoint_id")?;
+
+        let next_retry_at = match record.result {
+            AttemptResult::RetryAt(at) => Some(to_micros(at)),
+            _ => None,
+        };
+        sqlx::query(
+            "INSERT INTO delivery_attempts (id, delivery_id, workspace_id, endpoint_id, event_id, \
+             event_type, attempt, attempted_at, duration_ms, status_code, error, \
+             response_excerpt, succeeded, next_retry_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&record.attempt_id)
+        .bind(&record.delivery_id)
+        .bind(delivery.try_get::<String, _>("workspace_id")?)
+        .bind(&endpoint_id)
+        .bind(delivery.try_get::<String, _>("event_id")?)
+        .bind(delivery.try_get::<String, _>("event_type")?)
+        .bind(i64::from(record.attempt))
+        .bind(attempted_at)
+        .bind(i64::try_from(record.duration.as_millis()).unwrap_or(i64::MAX))
+        .bind(record.status_code.map(i64::from))
+        .bind(&record.error)
+        .bind(&record.response_excerpt)
+        .bind(i64::from(record.result == AttemptResult::Delivered))
+        .bind(next_retry_at)
+        .execute(&mut *tx)
+        .await?;
+
+        let (status, finished_at) = match record.result {
+            AttemptResult::Delivered => ("succeeded", Some(attempted_at)),
+            AttemptResult::RetryAt(_) => ("pending", None),
+            AttemptResult::GaveUp => ("failed", Some(attempted_at)),
+            AttemptResult::EndpointGone => ("cancelled", Some(attempted_at)),
+        };
+        // A delivery already finished elsewhere (a lease taken over) keeps its outcome.
+        sqlx::query(
+            "UPDATE deliveries SET status = ?, attempts = MAX(attempts, ?), \
+             first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?, \
+             finished_at = ?, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(i64::from(record.attempt))
+        .bind(attempted_at)
+        .bind(next_retry_at)
+        .bind(finished_at)
+        .bind(&record.delivery_id)
+        .execute(&mut *tx)
+        .await?;
+
+        if record.result == AttemptResult::EndpointGone {
+            sqlx::query(
+                "UPDATE webhook_endpoints SET disabled = 1, disabled_reason = 'gone' WHERE id = ?",
+            )
+            .bind(&endpoint_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE deliveries SET status = 'cancelled', finished_at = ?, claimed_by = NULL, \
+                 claimed_until = NULL WHERE endpoint_id = ? AND status = 'pending'",
+            )
+            .bind(attempted_at)
+            .bind(&endpoint_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_claims(&self, worker: &str) -> Result<u64> {
+        let released = sqlx::query(
+            "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL \
+             WHERE claimed_by = ? AND status = 'pending'",
+        )
+        .bind(worker)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(released)
+    }
+}

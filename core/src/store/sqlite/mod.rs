@@ -1,0 +1,119 @@
+//! The embedded SQLite backend: one file, WAL journal, writes in `BEGIN IMMEDIATE`
+//! transactions so that several processes on one data directory wait for each other
+//! instead of failing.
+
+mod deliveries;
+mod leads;
+mod outbox;
+mod tenancy;
+mod webhooks;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+use tokio::sync::Notify;
+
+use crate::store::*;
+use crate::time::{Timestamp, from_micros};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    deliveries_created: Arc<Notify>,
+}
+
+type Tx = Transaction<'static, Sqlite>;
+
+impl SqliteStore {
+    pub async fn open(url: &str) -> Result<Self> {
+        if let Some(dir) = crate::config::sqlite_dir(url).filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                StoreError::Conflict(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            deliveries_created: Arc::new(Notify::new()),
+        })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn write(&self) -> Result<Tx> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn enum_text<T: Serialize>(value: T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        _ => unreachable!("unit enums serialize as strings"),
+    }
+}
+
+fn decode_enum<T: DeserializeOwned>(column: &str, text: String) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(text))
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn decode_json<T: DeserializeOwned>(column: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn json_text<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("model values serialize to JSON")
+}
+
+pub(super) fn optional_time(micros: Option<i64>) -> Option<Timestamp> {
+    micros.map(from_micros)
+}
+
+pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Finishes a page fetched with one row more than asked for.
+fn page_of<T>(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> &str) -> Page<T> {
+    let limit = limit as usize;
+    let next_after = (items.len() > limit).then(|| {
+        items.truncate(limit);
+        items.last().map(|item| id(item).to_owned())
+    });
+    Page {
+        items,
+        next_after: next_after.flatten(),
+    }
+}
+
+impl SqliteStore {
+    /// Commits and, when deliveries were queued, wakes the dispatchers.
+    async fn commit_with_deliveries(&self, tx: Tx, queued: usize) -> Result<()> {
+        tx.commit().await?;
+        if queued > 0 {
+            self.deliveries_created.notify_waiters();
+        }
+        Ok(())
+    }
+}
