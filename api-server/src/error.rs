@@ -13,6 +13,14 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("{0}")]
     PlanRequired(String),
+    #[error("this call needs a token with the `{0}` scope")]
+    ScopeRequired(socialscalr_core::model::Scope),
+    #[error(
+        "the workspace's limit of {limit} requests per minute is spent; retry in {retry_after} s"
+    )]
+    RateLimited { limit: u32, retry_after: u64 },
+    #[error("{0}")]
+    IdempotencyConflict(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("no route for this path")]
@@ -60,6 +68,9 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::PlanRequired(_) => (StatusCode::FORBIDDEN, "plan_required"),
+            ApiError::ScopeRequired(_) => (StatusCode::FORBIDDEN, "scope_required"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::IdempotencyConflict(_) => (StatusCode::CONFLICT, "idempotency_conflict"),
             ApiError::NotFound(_) | ApiError::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
@@ -128,6 +139,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ApiError::RateLimited { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
             _ => {}
         }

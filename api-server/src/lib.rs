@@ -1,24 +1,34 @@
-//! The REST API under `/api/v1`: Bearer tokens, JSON errors that name the field, cursor
-//! pagination, and handlers that each validate, call one store operation and answer.
+//! The REST API under `/api/v1`: Bearer tokens, per-workspace rate limits, scopes, an
+//! audit log, idempotent POSTs, JSON errors that name the field, cursor pagination, and
+//! handlers that each validate, call one store operation and answer.
 
+mod audit;
 mod auth;
 mod error;
 mod extract;
+mod gate;
+mod idempotency;
 mod pagination;
 mod request_log;
 mod routes;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use socialscalr_core::crypto::SecretBox;
+use socialscalr_core::ratelimit::LocalLimiter;
 use socialscalr_core::store::Store;
 use socialscalr_core::target::TargetPolicy;
 use tokio::net::TcpListener;
 
+pub use audit::AuditWriter;
 pub use error::ApiError;
 pub use extract::MAX_BODY_BYTES;
+
+/// How long a rotated token keeps working unless the rotation says otherwise.
+pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3_600);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -26,21 +36,51 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub secrets: SecretBox,
     pub target_policy: TargetPolicy,
+    pub limiter: Arc<LocalLimiter>,
+    pub audit: AuditWriter,
+    pub rotation_grace: Duration,
+}
+
+impl AppState {
+    /// State with in-process rate limits; starts the audit writer on this runtime.
+    pub fn new(store: Arc<dyn Store>, secrets: SecretBox, target_policy: TargetPolicy) -> Self {
+        Self {
+            audit: AuditWriter::spawn(Arc::clone(&store)),
+            store,
+            secrets,
+            target_policy,
+            limiter: Arc::new(LocalLimiter::new()),
+            rotation_grace: DEFAULT_ROTATION_GRACE,
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
-    routes::router()
+    routes::router(state.clone())
         .layer(axum::middleware::from_fn(request_log::log_request))
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then lets open requests end.
+/// Serves the API on `listener` until `shutdown` completes, lets open requests end, and
+/// writes out the audit log.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let audit = state.audit.clone();
+    let limiter = Arc::clone(&state.limiter);
+    let pruning = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limiter.prune(socialscalr_core::time::now());
+        }
+    });
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    pruning.abort();
+    audit.flush().await;
+    served
 }

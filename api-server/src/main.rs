@@ -1,7 +1,7 @@
 //! `socialscalr-api-server`: the REST API role, for a Deployment.
 
 use anyhow::Context;
-use socialscalr_api_server::{AppState, serve};
+use socialscalr_api_server::{AppState, DEFAULT_ROTATION_GRACE, serve};
 use socialscalr_core::config::{self, ConfigError};
 use socialscalr_core::process::{LogFormat, init_logging, shutdown_signal};
 use socialscalr_core::target::TargetPolicy;
@@ -23,6 +23,7 @@ async fn run() -> anyhow::Result<()> {
     let listen = config::listen_addr(None, "0.0.0.0:8080")?;
     let secrets = config::secret_key()?;
     let allow_loopback = config::flag(config::ALLOW_LOOPBACK_TARGETS)?;
+    let rotation_grace = config::duration(config::ROTATION_GRACE, DEFAULT_ROTATION_GRACE)?;
     let store = socialscalr_core::store::open(&database_url)
         .await
         .context("opening the store")?;
@@ -30,11 +31,8 @@ async fn run() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, "API server listening");
-    let state = AppState {
-        store,
-        secrets,
-        target_policy: TargetPolicy { allow_loopback },
-    };
+    let mut state = AppState::new(store, secrets, TargetPolicy { allow_loopback });
+    state.rotation_grace = rotation_grace;
     serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }

@@ -1,126 +1,14 @@
 //! The REST API over a real bound port, on a real SQLite store in a temporary directory.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod common;
 
-use reqwest::{Client, Method, StatusCode};
+use common::{Api, assert_error};
+
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use socialscalr_api_server::{AppState, MAX_BODY_BYTES};
-use socialscalr_core::crypto::SecretBox;
+use socialscalr_api_server::MAX_BODY_BYTES;
 use socialscalr_core::plan::Plan;
-use socialscalr_core::store::Store;
-use socialscalr_core::target::TargetPolicy;
 use socialscalr_core::token;
-
-struct Api {
-    base: String,
-    client: Client,
-    store: Arc<dyn Store>,
-    token: String,
-    dir: tempfile::TempDir,
-}
-
-impl Api {
-    async fn start() -> Api {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/api.db", dir.path().display());
-        let store = socialscalr_core::store::open(&url).await.unwrap();
-        let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let state = AppState {
-            store: Arc::clone(&store),
-            secrets,
-            target_policy: TargetPolicy {
-                allow_loopback: true,
-            },
-        };
-        tokio::spawn(socialscalr_api_server::serve(
-            listener,
-            state,
-            std::future::pending(),
-        ));
-        let mut api = Api {
-            base: format!("http://{addr}"),
-            client: Client::new(),
-            store,
-            token: String::new(),
-            dir,
-        };
-        api.token = api.token_for("acme", Plan::Pro).await;
-        api
-    }
-
-    async fn token_for(&self, workspace: &str, plan: Plan) -> String {
-        let workspace = self.store.create_workspace(workspace, plan).await.unwrap();
-        let issued = token::issue();
-        self.store
-            .create_token(&workspace.id, "test", &issued)
-            .await
-            .unwrap();
-        issued.token
-    }
-
-    async fn call_as(
-        &self,
-        token: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        };
-        (status, value)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call_as(&self.token, Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call_as(&self.token, Method::POST, path, Some(body))
-            .await
-    }
-
-    async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call_as(&self.token, Method::PATCH, path, Some(body))
-            .await
-    }
-
-    async fn lead(&self, body: Value) -> String {
-        let (status, lead) = self.post("/api/v1/leads", body).await;
-        assert_eq!(status, StatusCode::CREATED, "{lead}");
-        lead["id"].as_str().unwrap().to_owned()
-    }
-}
-
-fn assert_error(result: &(StatusCode, Value), status: StatusCode, code: &str, field: Option<&str>) {
-    let (actual, body) = result;
-    assert_eq!(*actual, status, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-    if let Some(field) = field {
-        assert_eq!(body["error"]["field"], field, "{body}");
-    }
-}
 
 #[tokio::test]
 async fn requests_without_a_valid_token_are_refused_with_401() {

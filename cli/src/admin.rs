@@ -2,12 +2,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::json;
 use socialscalr_core::config;
+use socialscalr_core::model::{ApiToken, NewToken, Workspace};
 use socialscalr_core::plan::Plan;
-use socialscalr_core::store::Store;
+use socialscalr_core::store::{PageRequest, Store};
 use socialscalr_core::token;
 
 use crate::StoreArgs;
@@ -62,32 +64,108 @@ pub async fn create_workspace(
     Ok(())
 }
 
+async fn workspace_of(store: &dyn Store, name_or_id: &str) -> anyhow::Result<Workspace> {
+    let found = store.find_workspace(name_or_id).await?;
+    found.with_context(|| format!("no workspace named or with id `{name_or_id}`"))
+}
+
 pub async fn create_token(
     store: &StoreArgs,
     workspace: &str,
-    name: &str,
+    new: &NewToken,
     as_json: bool,
 ) -> anyhow::Result<()> {
     let store = store.open().await?;
-    let found = store.find_workspace(workspace).await?;
-    let workspace =
-        found.with_context(|| format!("no workspace named or with id `{workspace}`"))?;
+    let workspace = workspace_of(store.as_ref(), workspace).await?;
     let issued = token::issue();
-    let created = store.create_token(&workspace.id, name, &issued).await?;
+    let created = store.create_token(&workspace.id, new, &issued).await?;
+    print_issued(&created, &issued.token, &workspace.name, as_json);
+    Ok(())
+}
+
+fn print_issued(created: &ApiToken, secret: &str, workspace: &str, as_json: bool) {
     if as_json {
-        let out = json!({
-            "id": created.id,
-            "token": issued.token,
-            "workspace_id": workspace.id,
-            "name": created.name,
-        });
+        let mut out = serde_json::to_value(created).expect("tokens serialize");
+        out["token"] = json!(secret);
         println!("{out}");
     } else {
         println!(
-            "token {} for workspace {} (shown once):",
-            created.id, workspace.name
+            "token {} for workspace {workspace} (shown once):",
+            created.id
         );
-        println!("{}", issued.token);
+        println!("{secret}");
     }
+}
+
+pub async fn list_tokens(store: &StoreArgs, workspace: &str, as_json: bool) -> anyhow::Result<()> {
+    let store = store.open().await?;
+    let workspace = workspace_of(store.as_ref(), workspace).await?;
+    let mut page = PageRequest {
+        limit: 200,
+        after: None,
+    };
+    let mut tokens = Vec::new();
+    loop {
+        let found = store.list_tokens(&workspace.id, &page).await?;
+        tokens.extend(found.items);
+        match found.next_after {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    if as_json {
+        println!("{}", serde_json::to_string(&tokens)?);
+        return Ok(());
+    }
+    for token in tokens {
+        let state = match (token.revoked_at, token.expires_at) {
+            (Some(_), _) => "revoked".to_owned(),
+            (None, Some(at)) => format!("expires {}", socialscalr_core::time::rfc3339(at)),
+            (None, None) => "active".to_owned(),
+        };
+        let scopes: Vec<String> = token.scopes.iter().map(ToString::to_string).collect();
+        println!(
+            "{}  {}  {}  {}  [{}]",
+            token.id,
+            token.prefix,
+            token.name,
+            state,
+            scopes.join(" ")
+        );
+    }
+    Ok(())
+}
+
+pub async fn rotate_token(
+    store: &StoreArgs,
+    workspace: &str,
+    id: &str,
+    grace: Option<Duration>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let default_grace = config::duration(
+        config::ROTATION_GRACE,
+        socialscalr_api_server::DEFAULT_ROTATION_GRACE,
+    )?;
+    let grace = chrono::Duration::from_std(grace.unwrap_or(default_grace))
+        .context("the grace period is too long")?;
+    let store = store.open().await?;
+    let workspace = workspace_of(store.as_ref(), workspace).await?;
+    let issued = token::issue();
+    let grace_until = socialscalr_core::time::now() + grace;
+    let successor = store
+        .rotate_token(&workspace.id, id, &issued, grace_until)
+        .await?;
+    print_issued(&successor, &issued.token, &workspace.name, as_json);
+    Ok(())
+}
+
+pub async fn revoke_token(store: &StoreArgs, workspace: &str, id: &str) -> anyhow::Result<()> {
+    let store = store.open().await?;
+    let workspace = workspace_of(store.as_ref(), workspace).await?;
+    if !store.revoke_token(&workspace.id, id).await? {
+        anyhow::bail!("no active token `{id}` in workspace {}", workspace.name);
+    }
+    println!("revoked {id}");
     Ok(())
 }

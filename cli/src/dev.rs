@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use socialscalr_api_server::AppState;
+use socialscalr_api_server::{AppState, DEFAULT_ROTATION_GRACE};
 use socialscalr_core::config;
+use socialscalr_core::model::{NewToken, Scope};
 use socialscalr_core::plan::Plan;
 use socialscalr_core::process::{LogFormat, init_logging, shutdown_signal};
 use socialscalr_core::store::Store;
@@ -27,6 +28,7 @@ pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::R
     init_logging(LogFormat::from_env(LogFormat::Text)?);
     let listen = config::listen_addr(listen, "127.0.0.1:8080")?;
     let schedule = config::retry_schedule()?;
+    let rotation_grace = config::duration(config::ROTATION_GRACE, DEFAULT_ROTATION_GRACE)?;
     let secrets = config::secret_key_or_file(&store_args.data_dir())?;
     let store = store_args.open().await?;
     let target_policy = TargetPolicy {
@@ -67,11 +69,8 @@ pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::R
     dispatch_config.worker_id = DEV_WORKER.to_owned();
     let dispatcher = Dispatcher::new(Arc::clone(&store), secrets.clone(), dispatch_config)?;
     let dispatching = tokio::spawn(dispatcher.run(stopped()));
-    let state = AppState {
-        store,
-        secrets,
-        target_policy,
-    };
+    let mut state = AppState::new(store, secrets, target_policy);
+    state.rotation_grace = rotation_grace;
     let serving = tokio::spawn(socialscalr_api_server::serve(listener, state, stopped()));
 
     shutdown_signal().await;
@@ -93,6 +92,10 @@ async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<(String, String)>
     }
     let workspace = store.create_workspace(DEFAULT_WORKSPACE, Plan::Pro).await?;
     let issued = token::issue();
-    store.create_token(&workspace.id, "dev", &issued).await?;
+    let new = NewToken {
+        scopes: vec![Scope::Admin],
+        ..NewToken::named("dev")
+    };
+    store.create_token(&workspace.id, &new, &issued).await?;
     Ok(Some((workspace.name, issued.token)))
 }

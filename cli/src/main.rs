@@ -5,8 +5,10 @@ mod dev;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use socialscalr_core::model::{NewToken, Scope};
 use socialscalr_core::plan::Plan;
 
 #[derive(Parser)]
@@ -81,12 +83,64 @@ enum TokenCommand {
         /// What the token is for.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// A scope such as leads:read or webhooks:write (repeatable); default: read and
+        /// write on every resource.
+        #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
+        scopes: Vec<Scope>,
+        /// An admin token: every scope, token management included.
+        #[arg(long, conflicts_with = "scopes")]
+        admin: bool,
+        /// The agency seat the token belongs to.
+        #[arg(long)]
+        seat: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
         /// Prints JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Lists a workspace's tokens (never their secrets).
+    List {
+        #[arg(long, value_name = "NAME_OR_ID")]
+        workspace: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issues a successor; the old token keeps working for the grace period.
+    Rotate {
+        /// The token's id (tok_...).
+        id: String,
+        #[arg(long, value_name = "NAME_OR_ID")]
+        workspace: String,
+        /// How long the old token keeps working, e.g. 2h [default: 24h or
+        /// SOCIALSCALR_TOKEN_ROTATION_GRACE].
+        #[arg(long, value_parser = parse_duration)]
+        grace: Option<Duration>,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revokes a token at once.
+    Revoke {
+        /// The token's id (tok_...).
+        id: String,
+        #[arg(long, value_name = "NAME_OR_ID")]
+        workspace: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn parse_scope(text: &str) -> Result<Scope, String> {
+    text.parse()
+        .map_err(|e: socialscalr_core::model::UnknownScope| e.to_string())
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    socialscalr_core::duration::parse(text).map_err(|e| format!("`{text}` {e}"))
 }
 
 fn parse_plan(text: &str) -> Result<Plan, String> {
@@ -109,15 +163,49 @@ async fn main() {
                     json,
                 },
         } => admin::create_workspace(&store, &name, plan, json).await,
-        Command::Token {
-            command:
-                TokenCommand::Create {
-                    workspace,
+        Command::Token { command } => match command {
+            TokenCommand::Create {
+                workspace,
+                name,
+                scopes,
+                admin,
+                seat,
+                store,
+                json,
+            } => {
+                let scopes = if admin {
+                    vec![Scope::Admin]
+                } else if scopes.is_empty() {
+                    Scope::all_resources()
+                } else {
+                    scopes
+                };
+                let new = NewToken {
                     name,
-                    store,
-                    json,
-                },
-        } => admin::create_token(&store, &workspace, &name, json).await,
+                    scopes,
+                    seat,
+                    expires_at: None,
+                };
+                admin::create_token(&store, &workspace, &new, json).await
+            }
+            TokenCommand::List {
+                workspace,
+                store,
+                json,
+            } => admin::list_tokens(&store, &workspace, json).await,
+            TokenCommand::Rotate {
+                id,
+                workspace,
+                grace,
+                store,
+                json,
+            } => admin::rotate_token(&store, &workspace, &id, grace, json).await,
+            TokenCommand::Revoke {
+                id,
+                workspace,
+                store,
+            } => admin::revoke_token(&store, &workspace, &id).await,
+        },
     };
     if let Err(error) = result {
         eprintln!("socialscalr: {error:#}");

@@ -12,6 +12,7 @@ pub const LISTEN_ADDR: &str = "LISTEN_ADDR";
 pub const SECRET_KEY: &str = "SOCIALSCALR_SECRET_KEY";
 pub const RETRY_SCHEDULE: &str = "SOCIALSCALR_RETRY_SCHEDULE";
 pub const ALLOW_LOOPBACK_TARGETS: &str = "SOCIALSCALR_ALLOW_LOOPBACK_TARGETS";
+pub const ROTATION_GRACE: &str = "SOCIALSCALR_TOKEN_ROTATION_GRACE";
 
 /// File in a data directory holding the generated secret key of a `dev` installation.
 pub const SECRET_KEY_FILE: &str = "secret.key";
@@ -85,6 +86,19 @@ pub fn retry_schedule() -> Result<RetrySchedule, ConfigError> {
         None => Ok(RetrySchedule::standard()),
         Some(text) => {
             RetrySchedule::parse(&text).map_err(|e: ScheduleError| invalid(RETRY_SCHEDULE, e))
+        }
+    }
+}
+
+/// A duration variable such as `SOCIALSCALR_TOKEN_ROTATION_GRACE=2h`, else `default`.
+pub fn duration(
+    name: &'static str,
+    default: std::time::Duration,
+) -> Result<std::time::Duration, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(text) => {
+            crate::duration::parse(&text).map_err(|e| invalid(name, format!("`{text}` {e}")))
         }
     }
 }

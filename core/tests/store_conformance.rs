@@ -8,11 +8,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use socialscalr_core::event::EventType;
 use socialscalr_core::ids;
-use socialscalr_core::model::{LeadPatch, NewActivity, NewCampaign, NewLead, NewMessage, Stage};
+use socialscalr_core::model::{
+    LeadPatch, NewActivity, NewCampaign, NewLead, NewMessage, NewToken, Scope, Stage,
+};
 use socialscalr_core::plan::Plan;
 use socialscalr_core::store::{
-    AttemptRecord, AttemptResult, ClaimRequest, ClaimedDelivery, LeadFilter, NewEndpointRow,
-    PageRequest, Store, StoreError,
+    AttemptRecord, AttemptResult, AuditEntry, AuditFilter, ClaimRequest, ClaimedDelivery,
+    IdempotencyClaim, LeadFilter, NewEndpointRow, PageRequest, Store, StoreError,
 };
 use socialscalr_core::time::{self, Timestamp};
 use socialscalr_core::token;
@@ -113,34 +115,271 @@ mod cases {
     pub async fn tokens_are_stored_as_hashes_and_resolve_to_their_workspace(store: &dyn Store) {
         let workspace_id = workspace(store, "acme").await;
         let issued = token::issue();
+        let new = NewToken {
+            scopes: vec![Scope::Admin],
+            ..NewToken::named("ci")
+        };
         let created = store
-            .create_token(&workspace_id, "ci", &issued)
+            .create_token(&workspace_id, &new, &issued)
             .await
             .unwrap();
         assert_eq!(created.prefix, format!("ssk_{}", issued.public_id));
+        assert_eq!(created.scopes, vec![Scope::Admin]);
         let found = store
-            .token_credentials(&issued.public_id)
+            .token_credentials(&issued.public_id, time::now())
             .await
             .unwrap()
             .unwrap();
         assert_eq!(found.workspace.id, workspace_id);
-        assert_eq!(found.token_id, created.id);
+        assert_eq!(found.workspace.plan, Plan::Pro);
+        assert_eq!(found.token, created);
         assert_ne!(found.secret_hash, issued.token);
         let presented = token::parse(&issued.token).unwrap();
         assert!(presented.matches(&found.secret_hash));
         assert!(
             store
-                .token_credentials("000000000000")
+                .token_credentials("000000000000", time::now())
                 .await
                 .unwrap()
                 .is_none()
         );
         let missing = store
-            .create_token("ws_01J00000000000000000000000", "x", &token::issue())
+            .create_token(
+                "ws_01J00000000000000000000000",
+                &NewToken::named("x"),
+                &token::issue(),
+            )
             .await;
         assert!(
             matches!(missing, Err(StoreError::NotFound("workspace"))),
             "{missing:?}"
+        );
+    }
+
+    pub async fn rotated_tokens_work_until_the_grace_ends_and_revoked_ones_stop(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        let old = token::issue();
+        let created = store
+            .create_token(&ws, &NewToken::named("crm"), &old)
+            .await
+            .unwrap();
+        let new = token::issue();
+        let successor = store
+            .rotate_token(&ws, &created.id, &new, later(3_600))
+            .await
+            .unwrap();
+        assert_eq!(
+            (successor.name.as_str(), &successor.scopes),
+            ("crm", &created.scopes)
+        );
+        let rotated = store.get_token(&ws, &created.id).await.unwrap().unwrap();
+        assert_eq!(rotated.replaced_by.as_deref(), Some(successor.id.as_str()));
+
+        let within_grace = store
+            .token_credentials(&old.public_id, later(3_000))
+            .await
+            .unwrap();
+        assert!(
+            within_grace.is_some(),
+            "the old token works during the grace period"
+        );
+        let after_grace = store
+            .token_credentials(&old.public_id, later(3_700))
+            .await
+            .unwrap();
+        assert!(after_grace.is_none(), "and stops after it");
+        assert!(
+            store
+                .token_credentials(&new.public_id, later(3_700))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let again = store
+            .rotate_token(&ws, &created.id, &token::issue(), later(60))
+            .await;
+        assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+        assert!(store.revoke_token(&ws, &successor.id).await.unwrap());
+        assert!(
+            store
+                .token_credentials(&new.public_id, time::now())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(!store.revoke_token(&ws, &successor.id).await.unwrap());
+        let other = workspace(store, "other").await;
+        assert!(!store.revoke_token(&other, &created.id).await.unwrap());
+        let listed = store.list_tokens(&ws, &page(10)).await.unwrap().items;
+        assert_eq!(listed.len(), 2);
+    }
+
+    pub async fn agency_seat_tokens_are_capped_by_seats(store: &dyn Store) {
+        let agency = store
+            .create_workspace("agency", Plan::Agency)
+            .await
+            .unwrap();
+        assert_eq!(agency.seats, Some(10));
+        let seat = |n: usize| NewToken {
+            seat: Some(format!("seat-{n}")),
+            ..NewToken::named("s")
+        };
+        for n in 0..10 {
+            store
+                .create_token(&agency.id, &seat(n), &token::issue())
+                .await
+                .unwrap();
+        }
+        // A second token for a seat that already has one takes no new seat.
+        store
+            .create_token(&agency.id, &seat(3), &token::issue())
+            .await
+            .unwrap();
+        let full = store
+            .create_token(&agency.id, &seat(10), &token::issue())
+            .await;
+        assert!(matches!(full, Err(StoreError::Conflict(_))), "{full:?}");
+
+        let pro = workspace(store, "pro").await;
+        let refused = store.create_token(&pro, &seat(0), &token::issue()).await;
+        assert!(
+            matches!(&refused, Err(StoreError::Invalid(e)) if e.field == "seat"),
+            "{refused:?}"
+        );
+    }
+
+    pub async fn the_audit_log_pages_per_workspace_and_filters_by_token(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        let other = workspace(store, "other").await;
+        let entry = |workspace_id: &str, token_id: &str, n: u16| AuditEntry {
+            id: ids::new_id("aud"),
+            workspace_id: workspace_id.to_owned(),
+            token_id: token_id.to_owned(),
+            token_name: "crm".into(),
+            seat: None,
+            method: "GET".into(),
+            route: "/api/v1/leads".into(),
+            path: "/api/v1/leads".into(),
+            status: 200 + n,
+            at: time::now(),
+        };
+        let batch: Vec<AuditEntry> = (0..5)
+            .map(|n| entry(&ws, if n % 2 == 0 { "tok_a" } else { "tok_b" }, n))
+            .chain([entry(&other, "tok_c", 0)])
+            .collect();
+        store.record_audit(&batch).await.unwrap();
+        let all = store
+            .list_audit(&ws, &AuditFilter::default(), &page(3))
+            .await
+            .unwrap();
+        assert_eq!(all.items.len(), 3);
+        assert_eq!(all.items[0].status, 204, "newest first");
+        let rest = PageRequest {
+            limit: 3,
+            after: all.next_after,
+        };
+        assert_eq!(
+            store
+                .list_audit(&ws, &AuditFilter::default(), &rest)
+                .await
+                .unwrap()
+                .items
+                .len(),
+            2
+        );
+        let by_token = AuditFilter {
+            token_id: Some("tok_b".into()),
+            ..Default::default()
+        };
+        let found = store
+            .list_audit(&ws, &by_token, &page(10))
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(
+            found.iter().map(|e| e.status).collect::<Vec<_>>(),
+            vec![203, 201]
+        );
+    }
+
+    pub async fn idempotency_keys_replay_conflict_and_expire(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        let now = time::now();
+        let old = now - chrono::Duration::hours(24);
+        let ws = ws.as_str();
+        let fresh = store
+            .claim_idempotency_key(ws, "k1", "f1", now, old)
+            .await
+            .unwrap();
+        assert_eq!(fresh, IdempotencyClaim::Fresh);
+        let running = store
+            .claim_idempotency_key(ws, "k1", "f1", now, old)
+            .await
+            .unwrap();
+        assert_eq!(running, IdempotencyClaim::InProgress);
+        store
+            .complete_idempotency_key(ws, "k1", 201, b"{\"id\":1}")
+            .await
+            .unwrap();
+        let replay = store
+            .claim_idempotency_key(ws, "k1", "f1", now, old)
+            .await
+            .unwrap();
+        assert_eq!(
+            replay,
+            IdempotencyClaim::Replay {
+                status: 201,
+                body: b"{\"id\":1}".to_vec()
+            }
+        );
+        let other_body = store
+            .claim_idempotency_key(ws, "k1", "f2", now, old)
+            .await
+            .unwrap();
+        assert_eq!(other_body, IdempotencyClaim::Mismatch);
+
+        let other = workspace(store, "other").await;
+        let elsewhere = store
+            .claim_idempotency_key(&other, "k1", "f2", now, old)
+            .await
+            .unwrap();
+        assert_eq!(
+            elsewhere,
+            IdempotencyClaim::Fresh,
+            "keys belong to their workspace"
+        );
+
+        let tomorrow = now + chrono::Duration::hours(25);
+        let expired = store
+            .claim_idempotency_key(
+                ws,
+                "k1",
+                "f2",
+                tomorrow,
+                tomorrow - chrono::Duration::hours(24),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            expired,
+            IdempotencyClaim::Fresh,
+            "an expired key may be used again"
+        );
+
+        store
+            .claim_idempotency_key(ws, "k2", "f", now, old)
+            .await
+            .unwrap();
+        store.release_idempotency_key(ws, "k2").await.unwrap();
+        let released = store
+            .claim_idempotency_key(ws, "k2", "f", now, old)
+            .await
+            .unwrap();
+        assert_eq!(
+            released,
+            IdempotencyClaim::Fresh,
+            "a released key may be retried"
         );
     }
 
@@ -739,6 +978,10 @@ macro_rules! conformance {
 
             case!(workspaces_have_unique_names_and_are_found_by_name_or_id);
             case!(tokens_are_stored_as_hashes_and_resolve_to_their_workspace);
+            case!(rotated_tokens_work_until_the_grace_ends_and_revoked_ones_stop);
+            case!(agency_seat_tokens_are_capped_by_seats);
+            case!(the_audit_log_pages_per_workspace_and_filters_by_token);
+            case!(idempotency_keys_replay_conflict_and_expire);
             case!(campaigns_are_listed_newest_first_per_workspace);
             case!(leads_filter_by_stage_tag_owner_campaign_and_activity);
             case!(pages_neither_repeat_nor_skip_while_leads_are_added);

@@ -1,6 +1,8 @@
+mod audit_log;
 mod campaigns;
 mod health;
 mod leads;
+mod tokens;
 mod webhooks;
 
 use axum::Router;
@@ -9,7 +11,7 @@ use axum::routing::{get, post};
 use crate::AppState;
 use crate::error::ApiError;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     let api = Router::new()
         .route("/campaigns", get(campaigns::list).post(campaigns::create))
         .route("/campaigns/{id}", get(campaigns::get))
@@ -23,7 +25,15 @@ pub fn router() -> Router<AppState> {
             "/webhooks/{id}",
             get(webhooks::get).delete(webhooks::delete),
         )
-        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries));
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", get(tokens::get).delete(tokens::revoke))
+        .route("/tokens/{id}/rotate", post(tokens::rotate))
+        .route("/audit-log", get(audit_log::list))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::gate::gate,
+        ));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::live))

@@ -2,11 +2,13 @@
 //! themselves, so that every entry point (REST, CLI, operator) refuses the same things
 //! with the same field names.
 
+mod access;
 mod campaign;
 mod lead;
 mod tenancy;
 mod webhook;
 
+pub use access::*;
 pub use campaign::*;
 pub use lead::*;
 pub use tenancy::*;

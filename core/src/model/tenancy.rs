@@ -1,4 +1,4 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::FieldError;
 use crate::plan::Plan;
@@ -9,9 +9,32 @@ pub struct Workspace {
     pub id: String,
     pub name: String,
     pub plan: Plan,
+    /// Per-seat tokens an agency workspace may hold at once.
+    pub seats: Option<u32>,
+    /// Limits that replace the plan's for this workspace.
+    pub limits: LimitOverrides,
     #[serde(with = "serde_rfc3339")]
     pub created_at: Timestamp,
 }
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    pub requests_per_minute: Option<u32>,
+    pub webhook_events_per_minute: Option<u32>,
+}
+
+impl Workspace {
+    /// REST requests per minute: the override, else the plan's.
+    pub fn requests_per_minute(&self) -> Option<u32> {
+        self.limits
+            .requests_per_minute
+            .or(self.plan.requests_per_minute())
+    }
+}
+
+/// Seats an agency workspace gets when none are given: the plan includes ten.
+pub const DEFAULT_AGENCY_SEATS: u32 = 10;
 
 /// Workspace names are slugs, so that they work as command arguments and resource names.
 pub fn check_workspace_name(name: &str) -> Result<(), FieldError> {
@@ -30,25 +53,6 @@ pub fn check_workspace_name(name: &str) -> Result<(), FieldError> {
             "must be 1 to 63 lowercase letters, digits or '-', not starting or ending with '-'",
         ))
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ApiToken {
-    pub id: String,
-    pub workspace_id: String,
-    pub name: String,
-    /// The public part of the token, safe to show in lists.
-    pub prefix: String,
-    #[serde(with = "serde_rfc3339")]
-    pub created_at: Timestamp,
-}
-
-/// What a presented token resolves to; the caller checks the secret against the hash.
-#[derive(Debug, Clone)]
-pub struct TokenCredentials {
-    pub token_id: String,
-    pub secret_hash: String,
-    pub workspace: Workspace,
 }
 
 #[cfg(test)]

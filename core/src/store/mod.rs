@@ -3,6 +3,7 @@
 //! and one delivery per subscribed endpoint in the same transaction (the outbox), so an
 //! accepted change never loses its event.
 
+mod access;
 mod outbox;
 pub mod sqlite;
 
@@ -14,14 +15,15 @@ use tokio::sync::Notify;
 
 use crate::event::EventType;
 use crate::model::{
-    Activity, ApiToken, Campaign, DeliveryAttempt, FieldError, LeadPatch, LeadWithHistory, Message,
-    NewActivity, NewCampaign, NewLead, NewMessage, Stage, TokenCredentials, WebhookEndpoint,
-    Workspace,
+    Activity, Campaign, DeliveryAttempt, FieldError, LeadPatch, LeadWithHistory, Message,
+    NewActivity, NewCampaign, NewLead, NewMessage, Stage, WebhookEndpoint, Workspace,
 };
 use crate::plan::Plan;
 use crate::time::Timestamp;
-use crate::token::IssuedToken;
 
+pub use access::{
+    AuditEntry, AuditFilter, AuditStore, IdempotencyClaim, IdempotencyStore, TokenStore,
+};
 pub use outbox::{activity_event, reply_event};
 
 #[derive(Debug, thiserror::Error)]
@@ -169,14 +171,6 @@ pub trait TenancyStore: Send + Sync + 'static {
     /// By id (`ws_…`) or by name.
     async fn find_workspace(&self, name_or_id: &str) -> Result<Option<Workspace>>;
     async fn workspace_count(&self) -> Result<u64>;
-
-    async fn create_token(
-        &self,
-        workspace_id: &str,
-        name: &str,
-        issued: &IssuedToken,
-    ) -> Result<ApiToken>;
-    async fn token_credentials(&self, public_id: &str) -> Result<Option<TokenCredentials>>;
 }
 
 /// Campaigns, leads, and the messages and activity reported about leads.
@@ -260,10 +254,15 @@ pub trait DeliveryStore: Send + Sync + 'static {
     async fn release_claims(&self, worker: &str) -> Result<u64>;
 }
 
-/// Everything a backend provides; each concern is its own trait.
-pub trait Store: TenancyStore + LeadStore + WebhookStore + DeliveryStore {}
+/// The access concerns of a backend.
+pub trait AccessStore: TenancyStore + TokenStore + AuditStore + IdempotencyStore {}
 
-impl<T: TenancyStore + LeadStore + WebhookStore + DeliveryStore> Store for T {}
+impl<T: TenancyStore + TokenStore + AuditStore + IdempotencyStore> AccessStore for T {}
+
+/// Everything a backend provides; each concern is its own trait.
+pub trait Store: AccessStore + LeadStore + WebhookStore + DeliveryStore {}
+
+impl<T: AccessStore + LeadStore + WebhookStore + DeliveryStore> Store for T {}
 
 /// Opens the store a database URL names and applies pending migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {

@@ -2,10 +2,13 @@
 //! transactions so that several processes on one data directory wait for each other
 //! instead of failing.
 
+mod audit;
 mod deliveries;
+mod idempotency;
 mod leads;
 mod outbox;
 mod tenancy;
+mod tokens;
 mod webhooks;
 
 use std::str::FromStr;
@@ -84,6 +87,10 @@ fn decode_json<T: DeserializeOwned>(column: &str, text: &str) -> Result<T> {
 
 fn json_text<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("model values serialize to JSON")
+}
+
+pub(super) fn optional_u32(value: Option<i64>) -> Option<u32> {
+    value.and_then(|n| u32::try_from(n).ok())
 }
 
 pub(super) fn optional_time(micros: Option<i64>) -> Option<Timestamp> {

@@ -11,17 +11,25 @@ use crate::model::*;
 use crate::plan::Plan;
 use crate::store::*;
 use crate::time::{self, from_micros, to_micros};
-use crate::token::{IssuedToken, display_prefix};
 
 use super::*;
 
-pub(super) fn workspace_from_row(row: &SqliteRow) -> Result<Workspace> {
-    let plan: String = row.try_get("plan")?;
+/// A workspace from its columns, named with `prefix` where a join renamed them.
+pub(super) fn workspace_from_row(row: &SqliteRow, prefix: &str) -> Result<Workspace> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let plan: String = row.try_get(column("plan").as_str())?;
     Ok(Workspace {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
+        id: row.try_get(column("id").as_str())?,
+        name: row.try_get(column("name").as_str())?,
         plan: Plan::from_str(&plan).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        created_at: from_micros(row.try_get("created_at")?),
+        seats: optional_u32(row.try_get(column("seats").as_str())?),
+        limits: LimitOverrides {
+            requests_per_minute: optional_u32(row.try_get(column("requests_per_minute").as_str())?),
+            webhook_events_per_minute: optional_u32(
+                row.try_get(column("webhook_events_per_minute").as_str())?,
+            ),
+        },
+        created_at: from_micros(row.try_get(column("created_at").as_str())?),
     })
 }
 
@@ -33,16 +41,20 @@ impl TenancyStore for SqliteStore {
             id: new_id(ids::WORKSPACE),
             name: name.to_owned(),
             plan,
+            seats: (plan == Plan::Agency).then_some(DEFAULT_AGENCY_SEATS),
+            limits: LimitOverrides::default(),
             created_at: time::now(),
         };
-        let inserted =
-            sqlx::query("INSERT INTO workspaces (id, name, plan, created_at) VALUES (?, ?, ?, ?)")
-                .bind(&workspace.id)
-                .bind(&workspace.name)
-                .bind(plan.as_str())
-                .bind(to_micros(workspace.created_at))
-                .execute(&self.pool)
-                .await;
+        let inserted = sqlx::query(
+            "INSERT INTO workspaces (id, name, plan, seats, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&workspace.id)
+        .bind(&workspace.name)
+        .bind(plan.as_str())
+        .bind(workspace.seats.map(i64::from))
+        .bind(to_micros(workspace.created_at))
+        .execute(&self.pool)
+        .await;
         match inserted {
             Ok(_) => Ok(workspace),
             Err(error) if is_unique_violation(&error) => Err(StoreError::Conflict(format!(
@@ -58,7 +70,9 @@ impl TenancyStore for SqliteStore {
             .bind(name_or_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(workspace_from_row).transpose()
+        row.as_ref()
+            .map(|row| workspace_from_row(row, ""))
+            .transpose()
     }
 
     async fn workspace_count(&self) -> Result<u64> {
@@ -66,57 +80,5 @@ impl TenancyStore for SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(count).unwrap_or_default())
-    }
-
-    async fn create_token(
-        &self,
-        workspace_id: &str,
-        name: &str,
-        issued: &IssuedToken,
-    ) -> Result<ApiToken> {
-        crate::model::check_text("name", name, 200, false)?;
-        let token = ApiToken {
-            id: new_id(ids::TOKEN),
-            workspace_id: workspace_id.to_owned(),
-            name: name.to_owned(),
-            prefix: display_prefix(&issued.public_id),
-            created_at: time::now(),
-        };
-        let inserted = sqlx::query(
-            "INSERT INTO api_tokens (id, workspace_id, name, public_id, secret_hash, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&token.id)
-        .bind(workspace_id)
-        .bind(name)
-        .bind(&issued.public_id)
-        .bind(&issued.secret_hash)
-        .bind(to_micros(token.created_at))
-        .execute(&self.pool)
-        .await;
-        match inserted {
-            Ok(_) => Ok(token),
-            Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-                Err(StoreError::NotFound("workspace"))
-            }
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    async fn token_credentials(&self, public_id: &str) -> Result<Option<TokenCredentials>> {
-        let row = sqlx::query(
-            "SELECT t.id AS token_id, t.secret_hash, w.id, w.name, w.plan, w.created_at \
-             FROM api_tokens t JOIN workspaces w ON w.id = t.workspace_id \
-             WHERE t.public_id = ? AND t.revoked_at IS NULL",
-        )
-        .bind(public_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(TokenCredentials {
-            token_id: row.try_get("token_id")?,
-            secret_hash: row.try_get("secret_hash")?,
-            workspace: workspace_from_row(&row)?,
-        }))
     }
 }

@@ -1,0 +1,100 @@
+//! Idempotency keys: the first request with a key runs; repeats get its response.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::*;
+use crate::store::{IdempotencyClaim, IdempotencyStore, Result};
+use crate::time::{Timestamp, to_micros};
+
+#[async_trait]
+impl IdempotencyStore for SqliteStore {
+    async fn claim_idempotency_key(
+        &self,
+        workspace_id: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        expired_before: Timestamp,
+    ) -> Result<IdempotencyClaim> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE workspace_id = ? AND key = ? AND created_at < ?",
+        )
+        .bind(workspace_id)
+        .bind(key)
+        .bind(to_micros(expired_before))
+        .execute(&mut *tx)
+        .await?;
+        let existing = sqlx::query(
+            "SELECT fingerprint, status, response_body FROM idempotency_keys \
+             WHERE workspace_id = ? AND key = ?",
+        )
+        .bind(workspace_id)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let claim = match existing {
+            Some(row) => {
+                let stored: String = row.try_get("fingerprint")?;
+                let status: Option<i64> = row.try_get("status")?;
+                match status {
+                    _ if stored != fingerprint => IdempotencyClaim::Mismatch,
+                    None => IdempotencyClaim::InProgress,
+                    Some(status) => IdempotencyClaim::Replay {
+                        status: u16::try_from(status).unwrap_or_default(),
+                        body: row
+                            .try_get::<Option<Vec<u8>>, _>("response_body")?
+                            .unwrap_or_default(),
+                    },
+                }
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO idempotency_keys (workspace_id, key, fingerprint, created_at) \
+                     VALUES (?, ?, ?, ?)",
+                )
+                .bind(workspace_id)
+                .bind(key)
+                .bind(fingerprint)
+                .bind(to_micros(now))
+                .execute(&mut *tx)
+                .await?;
+                IdempotencyClaim::Fresh
+            }
+        };
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        workspace_id: &str,
+        key: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET status = ?, response_body = ? \
+             WHERE workspace_id = ? AND key = ?",
+        )
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(workspace_id)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_idempotency_key(&self, workspace_id: &str, key: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE workspace_id = ? AND key = ? AND status IS NULL",
+        )
+        .bind(workspace_id)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
