@@ -41,7 +41,7 @@ impl StoreArgs {
 
 pub async fn migrate(store: &StoreArgs) -> anyhow::Result<()> {
     store.open().await?;
-    println!("migrations applied");
+    println!("schema is up to date");
     Ok(())
 }
 

@@ -54,7 +54,8 @@ pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::R
         println!();
         println!("    {token}");
         println!();
-        println!("Keep it; `socialscalr token create --workspace {workspace}` issues another.");
+        println!("Keep it; `socialscalr token create --workspace {workspace}` issues another");
+        println!("(from a source checkout: `cargo run -- token create --workspace {workspace}`).");
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);

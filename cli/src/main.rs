@@ -63,6 +63,7 @@ enum WorkspaceCommand {
     Create {
         /// A slug: lowercase letters, digits and '-'.
         name: String,
+        /// free, starter, pro or agency.
         #[arg(long, value_parser = parse_plan)]
         plan: Plan,
         #[command(flatten)]

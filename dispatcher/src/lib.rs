@@ -185,7 +185,7 @@ impl Dispatcher {
                     workspace = %delivery.workspace_id,
                     endpoint = %delivery.endpoint_id,
                     event = %delivery.event_id,
-                    delivery = %delivery.delivery_id,
+                    queued = %delivery.delivery_id,
                     attempt = delivery.attempt,
                 );
                 tasks.spawn(
@@ -289,11 +289,13 @@ impl Shared {
         );
         match result {
             AttemptResult::Delivered => tracing::info!(
+                delivery_id = %attempt_id,
                 status = exchange.status.map(|s| s.as_u16()),
                 duration_ms = exchange.duration.as_millis() as u64,
                 "Delivered"
             ),
             _ => tracing::warn!(
+                delivery_id = %attempt_id,
                 status = exchange.status.map(|s| s.as_u16()),
                 error = exchange.error.as_deref(),
                 result = ?result,

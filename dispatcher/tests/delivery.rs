@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use socialscalr_core::crypto::SecretBox;
 use socialscalr_core::event::EventType;
 use socialscalr_core::ids;
-use socialscalr_core::model::{DeliveryAttempt, NewMessage};
+use socialscalr_core::model::{AttemptOutcome, DeliveryAttempt, NewMessage};
 use socialscalr_core::plan::Plan;
 use socialscalr_core::retry::RetrySchedule;
 use socialscalr_core::signing;
@@ -311,6 +311,8 @@ async fn failures_are_retried_with_new_delivery_ids_until_the_schedule_ends() {
         attempts[0].next_retry_at, None,
         "the last attempt schedules nothing"
     );
+    assert_eq!(attempts[0].outcome, AttemptOutcome::Failed);
+    assert_eq!(attempts[1].outcome, AttemptOutcome::RetryScheduled);
     assert!(attempts[1].next_retry_at.is_some() && attempts[2].next_retry_at.is_some());
     assert_eq!(
         attempts[2].response_excerpt.as_deref(),
@@ -462,6 +464,10 @@ async fn a_410_disables_the_endpoint_and_cancels_its_queue() {
         .unwrap();
     assert!(stored.disabled);
     assert_eq!(stored.disabled_reason.as_deref(), Some("gone"));
+    assert_eq!(
+        setup.attempts(&endpoint).await[0].outcome,
+        AttemptOutcome::EndpointGone
+    );
     assert_eq!(log.lock().unwrap().len(), 1);
 }
 

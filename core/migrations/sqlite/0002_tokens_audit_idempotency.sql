@@ -35,3 +35,6 @@ CREATE TABLE idempotency_keys (
     created_at     INTEGER NOT NULL,
     PRIMARY KEY (workspace_id, key)
 );
+
+-- What followed each attempt: delivered, retry_scheduled, failed (for good), endpoint_gone.
+ALTER TABLE delivery_attempts ADD COLUMN outcome TEXT;

@@ -70,9 +70,24 @@ pub struct DeliveryAttempt {
     pub error: Option<String>,
     pub response_excerpt: Option<String>,
     pub succeeded: bool,
+    /// What followed the attempt.
+    pub outcome: AttemptOutcome,
     /// When the next attempt is due, if this one failed and another follows.
     #[serde(with = "serde_rfc3339::option")]
     pub next_retry_at: Option<Timestamp>,
+}
+
+/// What followed a delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Delivered,
+    /// It failed and another attempt is scheduled.
+    RetryScheduled,
+    /// It failed and was the last: the delivery is failed for good.
+    Failed,
+    /// The receiver answered 410: the endpoint was disabled.
+    EndpointGone,
 }
 
 #[cfg(test)]

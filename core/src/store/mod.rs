@@ -15,8 +15,8 @@ use tokio::sync::Notify;
 
 use crate::event::EventType;
 use crate::model::{
-    Activity, Campaign, DeliveryAttempt, FieldError, LeadPatch, LeadWithHistory, Message,
-    NewActivity, NewCampaign, NewLead, NewMessage, Stage, WebhookEndpoint, Workspace,
+    Activity, AttemptOutcome, Campaign, DeliveryAttempt, FieldError, LeadPatch, LeadWithHistory,
+    Message, NewActivity, NewCampaign, NewLead, NewMessage, Stage, WebhookEndpoint, Workspace,
 };
 use crate::plan::Plan;
 use crate::time::Timestamp;
@@ -137,6 +137,17 @@ pub enum AttemptResult {
     GaveUp,
     /// The receiver answered 410: the endpoint is disabled and its queue cancelled.
     EndpointGone,
+}
+
+impl AttemptResult {
+    pub fn outcome(self) -> AttemptOutcome {
+        match self {
+            AttemptResult::Delivered => AttemptOutcome::Delivered,
+            AttemptResult::RetryAt(_) => AttemptOutcome::RetryScheduled,
+            AttemptResult::GaveUp => AttemptOutcome::Failed,
+            AttemptResult::EndpointGone => AttemptOutcome::EndpointGone,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

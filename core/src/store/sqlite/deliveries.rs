@@ -140,8 +140,8 @@ impl DeliveryStore for SqliteStore {
         sqlx::query(
             "INSERT INTO delivery_attempts (id, delivery_id, workspace_id, endpoint_id, event_id, \
              event_type, attempt, attempted_at, duration_ms, status_code, error, \
-             response_excerpt, succeeded, next_retry_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             response_excerpt, succeeded, next_retry_at, outcome) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&record.attempt_id)
         .bind(&record.delivery_id)
@@ -157,6 +157,7 @@ impl DeliveryStore for SqliteStore {
         .bind(&record.response_excerpt)
         .bind(i64::from(record.result == AttemptResult::Delivered))
         .bind(next_retry_at)
+        .bind(enum_text(record.result.outcome()))
         .execute(&mut *tx)
         .await?;
 

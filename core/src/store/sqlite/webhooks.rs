@@ -35,6 +35,13 @@ pub(super) fn attempt_from_row(row: &SqliteRow) -> Result<DeliveryAttempt> {
     let duration_ms: i64 = row.try_get("duration_ms")?;
     let status_code: Option<i64> = row.try_get("status_code")?;
     let succeeded: i64 = row.try_get("succeeded")?;
+    let next_retry_at = optional_time(row.try_get("next_retry_at")?);
+    let outcome = match row.try_get::<Option<String>, _>("outcome")? {
+        Some(text) => decode_enum("outcome", text)?,
+        None if succeeded != 0 => AttemptOutcome::Delivered,
+        None if next_retry_at.is_some() => AttemptOutcome::RetryScheduled,
+        None => AttemptOutcome::Failed,
+    };
     Ok(DeliveryAttempt {
         delivery_id: row.try_get("id")?,
         event: EventType::from_str(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -46,7 +53,8 @@ pub(super) fn attempt_from_row(row: &SqliteRow) -> Result<DeliveryAttempt> {
         error: row.try_get("error")?,
         response_excerpt: row.try_get("response_excerpt")?,
         succeeded: succeeded != 0,
-        next_retry_at: optional_time(row.try_get("next_retry_at")?),
+        outcome,
+        next_retry_at,
     })
 }
 
