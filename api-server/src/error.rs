@@ -3,9 +3,10 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use socialscalr_core::model::FieldError;
 use socialscalr_core::store::StoreError;
+
+use crate::openapi::{ErrorBody, ErrorDetail};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -41,19 +42,6 @@ pub enum ApiError {
     Unavailable,
     #[error("internal error")]
     Internal,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
 }
 
 impl ApiError {
@@ -117,7 +105,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let field = match &self {
-            ApiError::Invalid { field, .. } => Some(field.as_str()),
+            ApiError::Invalid { field, .. } => Some(field.clone()),
             _ => None,
         };
         let message = match &self {
@@ -126,7 +114,7 @@ impl IntoResponse for ApiError {
         };
         let body = ErrorBody {
             error: ErrorDetail {
-                code,
+                code: code.to_owned(),
                 message,
                 field,
             },

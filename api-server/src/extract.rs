@@ -86,7 +86,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// `unknown field `x`` and `missing field `x`` are about the root; name the field itself.
 fn named_field(message: &str) -> String {
-    let named = message.starts_with("unknown field") || message.starts_with("missing field");
+    let named = ["unknown field", "missing field", "duplicate field"]
+        .iter()
+        .any(|prefix| message.starts_with(prefix));
     named
         .then(|| message.split('`').nth(1))
         .flatten()
@@ -100,50 +102,36 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Query parameters, each allowed at most once; unknown names are refused.
-pub struct QueryParams(Vec<(String, String)>);
+/// A query string parsed strictly into `T`: unknown or repeated parameters are refused,
+/// naming them.
+pub struct Query<T>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            if pairs.iter().any(|(seen, _)| *seen == name) {
-                return Err(ApiError::invalid(name, "is given more than once"));
-            }
-            pairs.push((name.into_owned(), value.into_owned()));
-        }
-        Ok(QueryParams(pairs))
+        parse_query(parts.uri.query().unwrap_or_default()).map(Query)
     }
 }
 
-impl QueryParams {
-    /// Refuses any parameter not in `allowed`.
-    pub fn allow_only(&self, allowed: &[&str]) -> Result<(), ApiError> {
-        match self
-            .0
-            .iter()
-            .find(|(name, _)| !allowed.contains(&name.as_str()))
-        {
-            Some((name, _)) => Err(ApiError::invalid(
-                name.clone(),
-                format!(
-                    "is not a parameter of this endpoint; expected one of {}",
-                    allowed.join(", ")
-                ),
-            )),
-            None => Ok(()),
-        }
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(seen, _)| seen == name)
-            .map(|(_, value)| value.as_str())
-    }
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let pairs = url::form_urlencoded::parse(query.as_bytes());
+    let deserializer = serde_urlencoded::Deserializer::new(pairs);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let field = if path == "." {
+            named_field(&message)
+        } else {
+            path
+        };
+        let message = if message.starts_with("unknown field") {
+            "is not a parameter of this endpoint".to_owned()
+        } else {
+            message
+        };
+        ApiError::Invalid { field, message }
+    })
 }
 
 #[cfg(test)]
@@ -164,6 +152,26 @@ mod tests {
     #[allow(dead_code)]
     struct Nested {
         count: u32,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Params {
+        limit: Option<u32>,
+        stage: Option<String>,
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        let field = |query: &str| match parse_query::<Params>(query) {
+            Err(ApiError::Invalid { field, .. }) => field,
+            other => panic!("expected a field error, got {other:?}"),
+        };
+        assert_eq!(field("colour=red"), "colour");
+        assert_eq!(field("limit=ten"), "limit");
+        assert_eq!(field("stage=a&stage=b"), "stage");
+        assert!(parse_query::<Params>("limit=5&stage=new").is_ok());
     }
 
     fn field_of(json: &str) -> String {

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod gate;
 mod idempotency;
+mod openapi;
 mod pagination;
 mod request_log;
 mod routes;
@@ -26,6 +27,7 @@ use tokio::net::TcpListener;
 pub use audit::AuditWriter;
 pub use error::ApiError;
 pub use extract::MAX_BODY_BYTES;
+pub use routes::openapi;
 
 /// How long a rotated token keeps working unless the rotation says otherwise.
 pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3_600);

@@ -4,17 +4,18 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use socialscalr_core::ids;
 use socialscalr_core::store::{Page, PageRequest};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::QueryParams;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
 
-#[derive(Serialize)]
+/// A page of a list.
+#[derive(Serialize, ToSchema)]
 pub struct ListResponse<T: Serialize> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,
@@ -33,24 +34,22 @@ fn encode_cursor(id: &str) -> String {
     URL_SAFE_NO_PAD.encode(id)
 }
 
-/// Reads `limit` and `cursor`; the cursor must belong to a list of `prefix` ids.
+/// A page from `limit` and `cursor`; the cursor must belong to a list of `prefix` ids.
 pub fn page_request(
-    params: &QueryParams,
+    limit: Option<u32>,
+    cursor: Option<&str>,
     prefix: &str,
     max_limit: u32,
 ) -> Result<PageRequest, ApiError> {
-    let limit = match params.get("limit") {
+    let limit = match limit {
         None => DEFAULT_LIMIT.min(max_limit),
-        Some(text) => match text.parse::<u32>() {
-            Ok(limit) if (1..=max_limit).contains(&limit) => limit,
-            _ => {
-                let message = format!("must be a whole number from 1 to {max_limit}");
-                return Err(ApiError::invalid("limit", message));
-            }
-        },
+        Some(limit) if (1..=max_limit).contains(&limit) => limit,
+        Some(_) => {
+            let message = format!("must be a whole number from 1 to {max_limit}");
+            return Err(ApiError::invalid("limit", message));
+        }
     };
-    let after = params
-        .get("cursor")
+    let after = cursor
         .map(|cursor| decode_cursor(cursor, prefix))
         .transpose()?;
     Ok(PageRequest { limit, after })
@@ -78,4 +77,15 @@ mod tests {
         assert!(decode_cursor("!!!", ids::LEAD).is_err());
         assert!(decode_cursor(&encode_cursor("ld_' OR 1=1"), ids::LEAD).is_err());
     }
+}
+
+/// `limit` and `cursor`, for lists with no filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }

@@ -6,13 +6,16 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::time::{Timestamp, rfc3339};
 
 /// Envelopes larger than this carry a reference to the resource instead of its data.
 pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 pub enum EventType {
     #[serde(rename = "lead.connected")]
     LeadConnected,

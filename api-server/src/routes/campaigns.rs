@@ -4,20 +4,36 @@ use axum::http::StatusCode;
 use socialscalr_core::ids;
 use socialscalr_core::model::{Campaign, LeadWithHistory, NewCampaign};
 
-use super::leads::{LEAD_FILTERS, lead_filter};
+use super::leads::{CampaignLeadQuery, lead_filter};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, QueryParams};
-use crate::pagination::{ListResponse, MAX_LIMIT, page_request};
+use crate::extract::{JsonBody, Query};
+use crate::openapi::ErrorBody;
+use crate::pagination::{ListResponse, MAX_LIMIT, PageQuery, page_request};
 
+/// List campaigns, newest first.
+#[utoipa::path(
+    get,
+    path = "/campaigns",
+    tag = "campaigns",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of campaigns", body = ListResponse<Campaign>),
+        (status = "4XX", description = "Refused", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    params: QueryParams,
+    Query(query): Query<PageQuery>,
 ) -> Result<Json<ListResponse<Campaign>>, ApiError> {
-    params.allow_only(&["limit", "cursor"])?;
-    let page = page_request(&params, ids::CAMPAIGN, MAX_LIMIT)?;
+    let page = page_request(
+        query.limit,
+        query.cursor.as_deref(),
+        ids::CAMPAIGN,
+        MAX_LIMIT,
+    )?;
     let campaigns = state
         .store
         .list_campaigns(caller.workspace_id(), &page)
@@ -25,6 +41,18 @@ pub async fn list(
     Ok(Json(ListResponse::from_page(campaigns)))
 }
 
+/// Create a campaign with its targeting source and sequence steps.
+#[utoipa::path(
+    post,
+    path = "/campaigns",
+    tag = "campaigns",
+    request_body = NewCampaign,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 201, description = "The campaign", body = Campaign),
+        (status = "4XX", description = "Refused", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -39,6 +67,17 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(campaign)))
 }
 
+/// One campaign.
+#[utoipa::path(
+    get,
+    path = "/campaigns/{id}",
+    tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id (`cmp_…`)")),
+    responses(
+        (status = 200, description = "The campaign", body = Campaign),
+        (status = "4XX", description = "Refused or not found", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -48,19 +87,23 @@ pub async fn get(
     campaign.map(Json).ok_or(ApiError::NotFound("campaign"))
 }
 
-/// The campaign's leads, with the same filters as `GET /leads` but `campaign_id`.
+/// The campaign's leads, with the filters of `GET /leads` but `campaign_id`.
+#[utoipa::path(
+    get,
+    path = "/campaigns/{id}/leads",
+    tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id (`cmp_…`)"), CampaignLeadQuery),
+    responses(
+        (status = 200, description = "A page of leads", body = ListResponse<LeadWithHistory>),
+        (status = "4XX", description = "Refused or not found", body = ErrorBody),
+    )
+)]
 pub async fn leads(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    params: QueryParams,
+    Query(query): Query<CampaignLeadQuery>,
 ) -> Result<Json<ListResponse<LeadWithHistory>>, ApiError> {
-    let allowed: Vec<&str> = LEAD_FILTERS
-        .iter()
-        .copied()
-        .filter(|name| *name != "campaign_id")
-        .collect();
-    params.allow_only(&allowed)?;
     if state
         .store
         .get_campaign(caller.workspace_id(), &id)
@@ -69,9 +112,9 @@ pub async fn leads(
     {
         return Err(ApiError::NotFound("campaign"));
     }
-    let mut filter = lead_filter(&params)?;
+    let mut filter = lead_filter(&query.filters())?;
     filter.campaign_id = Some(id);
-    let page = page_request(&params, ids::LEAD, MAX_LIMIT)?;
+    let page = page_request(query.limit, query.cursor.as_deref(), ids::LEAD, MAX_LIMIT)?;
     let leads = state
         .store
         .list_leads(caller.workspace_id(), &filter, &page)

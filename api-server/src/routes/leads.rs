@@ -2,7 +2,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use socialscalr_core::duration;
 use socialscalr_core::ids;
 use socialscalr_core::model::{
@@ -10,57 +10,126 @@ use socialscalr_core::model::{
 };
 use socialscalr_core::store::LeadFilter;
 use socialscalr_core::time::{self, Timestamp};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, Query};
+use crate::openapi::ErrorBody;
 use crate::pagination::{ListResponse, MAX_LIMIT, page_request};
 
-pub const LEAD_FILTERS: [&str; 9] = [
-    "limit",
-    "cursor",
-    "stage",
-    "tag",
-    "owner",
-    "campaign_id",
-    "since",
-    "last_activity_after",
-    "last_activity_before",
-];
+/// The filters of a lead list.
+pub struct LeadFilters<'a> {
+    pub stage: Option<Stage>,
+    pub tag: Option<&'a str>,
+    pub owner: Option<&'a str>,
+    pub campaign_id: Option<&'a str>,
+    pub since: Option<&'a str>,
+    pub last_activity_after: Option<&'a str>,
+    pub last_activity_before: Option<&'a str>,
+}
 
-/// Reads the lead filters of a query.
-pub fn lead_filter(params: &QueryParams) -> Result<LeadFilter, ApiError> {
-    let stage = params
-        .get("stage")
-        .map(|text| {
-            text.parse::<Stage>().map_err(|_| {
-                let names: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
-                ApiError::invalid("stage", format!("must be one of {}", names.join(", ")))
-            })
-        })
-        .transpose()?;
-    let text = |name: &'static str| -> Result<Option<String>, ApiError> {
-        match params.get(name) {
+/// The query of `GET /leads`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LeadQuery {
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    pub stage: Option<Stage>,
+    /// Leads carrying this tag.
+    pub tag: Option<String>,
+    pub owner: Option<String>,
+    pub campaign_id: Option<String>,
+    /// Last activity at or after: an RFC 3339 time, or a duration back from now such as
+    /// `24h`, `90m`, `7d` (units s, m, h, d, w).
+    pub since: Option<String>,
+    /// Last activity at or after this RFC 3339 time.
+    #[param(format = DateTime)]
+    pub last_activity_after: Option<String>,
+    /// Last activity before this RFC 3339 time.
+    #[param(format = DateTime)]
+    pub last_activity_before: Option<String>,
+}
+
+/// The query of `GET /campaigns/{id}/leads`: the lead filters but `campaign_id`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CampaignLeadQuery {
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    pub stage: Option<Stage>,
+    /// Leads carrying this tag.
+    pub tag: Option<String>,
+    pub owner: Option<String>,
+    /// Last activity at or after: an RFC 3339 time, or a duration such as `24h`.
+    pub since: Option<String>,
+    /// Last activity at or after this RFC 3339 time.
+    #[param(format = DateTime)]
+    pub last_activity_after: Option<String>,
+    /// Last activity before this RFC 3339 time.
+    #[param(format = DateTime)]
+    pub last_activity_before: Option<String>,
+}
+
+impl LeadQuery {
+    fn filters(&self) -> LeadFilters<'_> {
+        LeadFilters {
+            stage: self.stage,
+            tag: self.tag.as_deref(),
+            owner: self.owner.as_deref(),
+            campaign_id: self.campaign_id.as_deref(),
+            since: self.since.as_deref(),
+            last_activity_after: self.last_activity_after.as_deref(),
+            last_activity_before: self.last_activity_before.as_deref(),
+        }
+    }
+}
+
+impl CampaignLeadQuery {
+    pub fn filters(&self) -> LeadFilters<'_> {
+        LeadFilters {
+            stage: self.stage,
+            tag: self.tag.as_deref(),
+            owner: self.owner.as_deref(),
+            campaign_id: None,
+            since: self.since.as_deref(),
+            last_activity_after: self.last_activity_after.as_deref(),
+            last_activity_before: self.last_activity_before.as_deref(),
+        }
+    }
+}
+
+/// Checks the filters and turns them into the store's.
+pub fn lead_filter(filters: &LeadFilters<'_>) -> Result<LeadFilter, ApiError> {
+    let text = |name: &'static str, value: Option<&str>| -> Result<Option<String>, ApiError> {
+        match value {
             Some("") => Err(ApiError::invalid(name, "must not be empty")),
             other => Ok(other.map(str::to_owned)),
         }
     };
-    let since = params.get("since").map(parse_since).transpose()?;
-    let after = params
-        .get("last_activity_after")
-        .map(|t| parse_time("last_activity_after", t));
-    let before = params
-        .get("last_activity_before")
-        .map(|t| parse_time("last_activity_before", t));
-    let after = after.transpose()?;
+    let since = filters.since.map(parse_since).transpose()?;
+    let after = filters
+        .last_activity_after
+        .map(|t| parse_time("last_activity_after", t))
+        .transpose()?;
+    let before = filters
+        .last_activity_before
+        .map(|t| parse_time("last_activity_before", t))
+        .transpose()?;
     Ok(LeadFilter {
-        stage,
-        tag: text("tag")?,
-        owner: text("owner")?,
-        campaign_id: text("campaign_id")?,
+        stage: filters.stage,
+        tag: text("tag", filters.tag)?,
+        owner: text("owner", filters.owner)?,
+        campaign_id: text("campaign_id", filters.campaign_id)?,
         active_since: since.max(after),
-        active_before: before.transpose()?,
+        active_before: before,
     })
 }
 
@@ -87,14 +156,24 @@ fn parse_time(field: &'static str, text: &str) -> Result<Timestamp, ApiError> {
         .map_err(|_| ApiError::invalid(field, "must be an RFC 3339 time"))
 }
 
+/// Leads of the workspace with their notes, messages and activity, newest first.
+#[utoipa::path(
+    get,
+    path = "/leads",
+    tag = "leads",
+    params(LeadQuery),
+    responses(
+        (status = 200, description = "A page of leads", body = ListResponse<LeadWithHistory>),
+        (status = "4XX", description = "Refused", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    params: QueryParams,
+    Query(query): Query<LeadQuery>,
 ) -> Result<Json<ListResponse<LeadWithHistory>>, ApiError> {
-    params.allow_only(&LEAD_FILTERS)?;
-    let filter = lead_filter(&params)?;
-    let page = page_request(&params, ids::LEAD, MAX_LIMIT)?;
+    let filter = lead_filter(&query.filters())?;
+    let page = page_request(query.limit, query.cursor.as_deref(), ids::LEAD, MAX_LIMIT)?;
     let leads = state
         .store
         .list_leads(caller.workspace_id(), &filter, &page)
@@ -102,6 +181,18 @@ pub async fn list(
     Ok(Json(ListResponse::from_page(leads)))
 }
 
+/// Add a lead: a LinkedIn profile, or contact data.
+#[utoipa::path(
+    post,
+    path = "/leads",
+    tag = "leads",
+    request_body = NewLead,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 201, description = "The lead", body = LeadWithHistory),
+        (status = "4XX", description = "Refused", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,6 +204,17 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(lead)))
 }
 
+/// One lead with its notes, messages and activity.
+#[utoipa::path(
+    get,
+    path = "/leads/{id}",
+    tag = "leads",
+    params(("id" = String, Path, description = "The lead's id (`ld_…`)")),
+    responses(
+        (status = 200, description = "The lead", body = LeadWithHistory),
+        (status = "4XX", description = "Refused or not found", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -122,6 +224,18 @@ pub async fn get(
     lead.map(Json).ok_or(ApiError::NotFound("lead"))
 }
 
+/// Change a lead's stage, owner, tags or custom fields, or add a note.
+#[utoipa::path(
+    patch,
+    path = "/leads/{id}",
+    tag = "leads",
+    request_body = LeadPatch,
+    params(("id" = String, Path, description = "The lead's id (`ld_…`)")),
+    responses(
+        (status = 200, description = "The lead as changed", body = LeadWithHistory),
+        (status = "4XX", description = "Refused or not found", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -136,7 +250,8 @@ pub async fn update(
     Ok(Json(lead))
 }
 
-#[derive(Serialize)]
+/// A reported message or activity, and the event it emitted.
+#[derive(Serialize, ToSchema)]
 pub struct Reported<T: Serialize> {
     #[serde(flatten)]
     record: T,
@@ -144,6 +259,22 @@ pub struct Reported<T: Serialize> {
     event_id: Option<String>,
 }
 
+/// Report a LinkedIn message. An inbound one moves the lead to `replied` and emits
+/// `lead.replied`.
+#[utoipa::path(
+    post,
+    path = "/leads/{id}/messages",
+    tag = "leads",
+    request_body = NewMessage,
+    params(
+        ("id" = String, Path, description = "The lead's id (`ld_…`)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
+    ),
+    responses(
+        (status = 201, description = "The message", body = Reported<Message>),
+        (status = "4XX", description = "Refused or not found", body = ErrorBody),
+    )
+)]
 pub async fn add_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -165,6 +296,22 @@ pub async fn add_message(
     ))
 }
 
+/// Report activity: `connected` (invite accepted, emits `lead.connected`) or `opened`
+/// (engaged with a post, emits `lead.opened`).
+#[utoipa::path(
+    post,
+    path = "/leads/{id}/activities",
+    tag = "leads",
+    request_body = NewActivity,
+    params(
+        ("id" = String, Path, description = "The lead's id (`ld_…`)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
+    ),
+    responses(
+        (status = 201, description = "The activity", body = Reported<Activity>),
+        (status = "4XX", description = "Refused or not found", body = ErrorBody),
+    )
+)]
 pub async fn add_activity(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,3 +1,6 @@
+//! The routes. Each handler carries its OpenAPI description, and the router is built from
+//! the same list, so the document served at `/api/v1/openapi.json` is the API itself.
+
 mod audit_log;
 mod campaigns;
 mod health;
@@ -5,37 +8,59 @@ mod leads;
 mod tokens;
 mod webhooks;
 
-use axum::Router;
-use axum::routing::{get, post};
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openapi::ApiDoc;
+
+/// The API routes behind the gate, with their description.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(campaigns::list, campaigns::create))
+        .routes(routes!(campaigns::get))
+        .routes(routes!(campaigns::leads))
+        .routes(routes!(leads::list, leads::create))
+        .routes(routes!(leads::get, leads::update))
+        .routes(routes!(leads::add_message))
+        .routes(routes!(leads::add_activity))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::get, tokens::revoke))
+        .routes(routes!(tokens::rotate))
+        .routes(routes!(audit_log::list))
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api())
+        .into_openapi()
+}
 
 pub fn router(state: AppState) -> Router<AppState> {
-    let api = Router::new()
-        .route("/campaigns", get(campaigns::list).post(campaigns::create))
-        .route("/campaigns/{id}", get(campaigns::get))
-        .route("/campaigns/{id}/leads", get(campaigns::leads))
-        .route("/leads", get(leads::list).post(leads::create))
-        .route("/leads/{id}", get(leads::get).patch(leads::update))
-        .route("/leads/{id}/messages", post(leads::add_message))
-        .route("/leads/{id}/activities", post(leads::add_activity))
-        .route("/webhooks", get(webhooks::list).post(webhooks::create))
-        .route(
-            "/webhooks/{id}",
-            get(webhooks::get).delete(webhooks::delete),
-        )
-        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{id}", get(tokens::get).delete(tokens::revoke))
-        .route("/tokens/{id}/rotate", post(tokens::rotate))
-        .route("/audit-log", get(audit_log::list))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state,
-            crate::gate::gate,
-        ));
+    let gated = api().route_layer(axum::middleware::from_fn_with_state(
+        state,
+        crate::gate::gate,
+    ));
+    let (api, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", gated)
+        .split_for_parts();
+    let document = Arc::new(document);
     Router::new()
-        .nest("/api/v1", api)
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { Json(Arc::clone(&document)) }),
+        )
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .fallback(|| async { ApiError::NoRoute })

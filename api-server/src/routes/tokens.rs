@@ -3,18 +3,20 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use socialscalr_core::model::{ApiToken, NewToken};
 use socialscalr_core::{duration, ids, time, token};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, QueryParams};
-use crate::pagination::{ListResponse, MAX_LIMIT, page_request};
+use crate::extract::{JsonBody, Query};
+use crate::openapi::ErrorBody;
+use crate::pagination::{ListResponse, MAX_LIMIT, PageQuery, page_request};
 
 /// A token as issued: the only time its secret is shown.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct IssuedToken {
     #[serde(flatten)]
     token: ApiToken,
@@ -22,13 +24,23 @@ pub struct IssuedToken {
     secret: String,
 }
 
+/// The workspace's tokens, newest first (never their secrets).
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    tag = "tokens",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of tokens", body = ListResponse<ApiToken>),
+        (status = "4XX", description = "Refused", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    params: QueryParams,
+    Query(query): Query<PageQuery>,
 ) -> Result<Json<ListResponse<ApiToken>>, ApiError> {
-    params.allow_only(&["limit", "cursor"])?;
-    let page = page_request(&params, ids::TOKEN, MAX_LIMIT)?;
+    let page = page_request(query.limit, query.cursor.as_deref(), ids::TOKEN, MAX_LIMIT)?;
     Ok(Json(ListResponse::from_page(
         state
             .store
@@ -37,6 +49,17 @@ pub async fn list(
     )))
 }
 
+/// One token.
+#[utoipa::path(
+    get,
+    path = "/tokens/{id}",
+    tag = "tokens",
+    params(("id" = String, Path, description = "The token's id (`tok_…`)")),
+    responses(
+        (status = 200, description = "The token", body = ApiToken),
+        (status = "4XX", description = "Refused or not found", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -46,6 +69,18 @@ pub async fn get(
     found.map(Json).ok_or(ApiError::NotFound("token"))
 }
 
+/// Issue a token. The answer holds the `token`, shown this once.
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    tag = "tokens",
+    request_body = NewToken,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 201, description = "The token and its secret", body = IssuedToken),
+        (status = "4XX", description = "Refused", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -67,15 +102,34 @@ pub async fn create(
     ))
 }
 
-/// Issues a successor; the rotated token keeps working for `?grace=` (default 24 h).
+/// The query of a rotation.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RotateQuery {
+    /// How long the rotated token keeps working, such as `2h` (default 24 h).
+    pub grace: Option<String>,
+}
+
+/// Issue a successor with the same name, scopes and seat; the rotated token keeps working
+/// for the grace period.
+#[utoipa::path(
+    post,
+    path = "/tokens/{id}/rotate",
+    tag = "tokens",
+    params(("id" = String, Path, description = "The token's id (`tok_…`)"), RotateQuery),
+    responses(
+        (status = 201, description = "The successor and its secret", body = IssuedToken),
+        (status = "4XX", description = "Refused or not found", body = ErrorBody),
+    )
+)]
 pub async fn rotate(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    params: QueryParams,
+    Query(query): Query<RotateQuery>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
-    params.allow_only(&["grace"])?;
-    let grace = match params.get("grace") {
+    let grace = match query.grace.as_deref() {
         None => state.rotation_grace,
         Some(text) => duration::parse(text)
             .map_err(|e| ApiError::invalid("grace", format!("must be a duration: it {e}")))?,
@@ -98,6 +152,17 @@ pub async fn rotate(
     ))
 }
 
+/// Revoke a token at once.
+#[utoipa::path(
+    delete,
+    path = "/tokens/{id}",
+    tag = "tokens",
+    params(("id" = String, Path, description = "The token's id (`tok_…`)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = "4XX", description = "Refused or not found", body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,

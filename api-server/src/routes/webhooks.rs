@@ -6,21 +6,35 @@ use socialscalr_core::ids;
 use socialscalr_core::model::{DeliveryAttempt, NewWebhookEndpoint, WebhookEndpoint};
 use socialscalr_core::signing::generate_secret;
 use socialscalr_core::store::{ATTEMPT_LOG_LENGTH, NewEndpointRow};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, QueryParams};
-use crate::pagination::{ListResponse, MAX_LIMIT, page_request};
+use crate::extract::{JsonBody, Query};
+use crate::openapi::ErrorBody;
+use crate::pagination::{ListResponse, MAX_LIMIT, PageQuery, page_request};
 
 /// The endpoint as created, with its signing secret: the only time the secret is shown.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedEndpoint {
     #[serde(flatten)]
     endpoint: WebhookEndpoint,
     secret: String,
 }
 
+/// Register a webhook endpoint. The answer holds its signing `secret`, shown this once.
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    tag = "webhooks",
+    request_body = NewWebhookEndpoint,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 201, description = "The endpoint and its secret", body = CreatedEndpoint),
+        (status = "4XX", description = "Refused", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,13 +66,28 @@ pub async fn create(
     ))
 }
 
+/// The workspace's webhook endpoints, newest first (never their secrets).
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    tag = "webhooks",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of endpoints", body = ListResponse<WebhookEndpoint>),
+        (status = "4XX", description = "Refused", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    params: QueryParams,
+    Query(query): Query<PageQuery>,
 ) -> Result<Json<ListResponse<WebhookEndpoint>>, ApiError> {
-    params.allow_only(&["limit", "cursor"])?;
-    let page = page_request(&params, ids::ENDPOINT, MAX_LIMIT)?;
+    let page = page_request(
+        query.limit,
+        query.cursor.as_deref(),
+        ids::ENDPOINT,
+        MAX_LIMIT,
+    )?;
     let endpoints = state
         .store
         .list_endpoints(caller.workspace_id(), &page)
@@ -66,6 +95,17 @@ pub async fn list(
     Ok(Json(ListResponse::from_page(endpoints)))
 }
 
+/// One webhook endpoint.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id (`ep_…`)")),
+    responses(
+        (status = 200, description = "The endpoint", body = WebhookEndpoint),
+        (status = "4XX", description = "Refused or not found", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -77,6 +117,17 @@ pub async fn get(
         .ok_or(ApiError::NotFound("webhook endpoint"))
 }
 
+/// Delete an endpoint; its queued deliveries are cancelled.
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id (`ep_…`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = "4XX", description = "Refused or not found", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -94,15 +145,25 @@ pub async fn delete(
     }
 }
 
-/// The endpoint's most recent delivery attempts, newest first.
+/// The endpoint's most recent delivery attempts (the last 100), newest first.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id (`ep_…`)"), PageQuery),
+    responses(
+        (status = 200, description = "A page of attempts", body = ListResponse<DeliveryAttempt>),
+        (status = "4XX", description = "Refused or not found", body = ErrorBody),
+    )
+)]
 pub async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    params: QueryParams,
+    Query(query): Query<PageQuery>,
 ) -> Result<Json<ListResponse<DeliveryAttempt>>, ApiError> {
-    params.allow_only(&["limit", "cursor"])?;
-    let page = page_request(&params, ids::ATTEMPT, ATTEMPT_LOG_LENGTH.min(MAX_LIMIT))?;
+    let max = ATTEMPT_LOG_LENGTH.min(MAX_LIMIT);
+    let page = page_request(query.limit, query.cursor.as_deref(), ids::ATTEMPT, max)?;
     let attempts = state
         .store
         .list_attempts(caller.workspace_id(), &id, &page)

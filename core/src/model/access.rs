@@ -2,6 +2,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
 
 use super::{FieldError, check_text};
 use crate::time::{Timestamp, serde_rfc3339};
@@ -136,6 +137,18 @@ impl FromStr for Scope {
     }
 }
 
+impl utoipa::PartialSchema for Scope {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("`admin`, or `<family>:read` / `<family>:write`"))
+            .examples(["leads:read"])
+            .into()
+    }
+}
+
+impl ToSchema for Scope {}
+
 impl Serialize for Scope {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
@@ -149,7 +162,7 @@ impl<'de> Deserialize<'de> for Scope {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ApiToken {
     pub id: String,
     pub workspace_id: String,
@@ -160,18 +173,21 @@ pub struct ApiToken {
     /// The agency seat the token belongs to.
     pub seat: Option<String>,
     #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// When the token stops working: its own expiry, or the end of a rotation's grace.
     #[serde(with = "serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     #[serde(with = "serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<Timestamp>,
     /// The token that replaced this one in a rotation.
     pub replaced_by: Option<String>,
 }
 
 /// A token to issue.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     pub name: String,
@@ -180,6 +196,7 @@ pub struct NewToken {
     #[serde(default)]
     pub seat: Option<String>,
     #[serde(default, with = "serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
 }
 

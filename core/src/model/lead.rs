@@ -4,12 +4,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::{FieldError, check_http_url, check_optional_text, check_text, nullable};
 use crate::time::{Timestamp, serde_rfc3339};
 
 /// Where a lead stands in the outreach funnel, in funnel order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     New,
@@ -78,7 +81,7 @@ impl FromStr for Stage {
 pub type CustomFields = BTreeMap<String, Value>;
 
 /// A lead's own fields, as events carry it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Lead {
     pub id: String,
     pub campaign_id: Option<String>,
@@ -90,17 +93,21 @@ pub struct Lead {
     pub stage: Stage,
     pub owner: Option<String>,
     pub tags: Vec<String>,
+    #[schema(value_type = Object)]
     pub custom_fields: CustomFields,
     #[serde(with = "serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_activity_at: Option<Timestamp>,
     #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
 }
 
 /// A lead with its notes, messages and activity, as the API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct LeadWithHistory {
     #[serde(flatten)]
     pub lead: Lead,
@@ -109,33 +116,36 @@ pub struct LeadWithHistory {
     pub activities: Vec<Activity>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Note {
     pub id: String,
     pub text: String,
     #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Inbound,
     Outbound,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Message {
     pub id: String,
     pub direction: Direction,
     pub text: String,
     #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub sent_at: Timestamp,
     #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityType {
     /// The lead accepted the invitation.
@@ -144,15 +154,17 @@ pub enum ActivityType {
     Opened,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Activity {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: ActivityType,
     pub post_url: Option<String>,
     #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub occurred_at: Timestamp,
     #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
@@ -164,7 +176,7 @@ const MAX_CUSTOM_VALUE_BYTES: usize = 4_096;
 pub const MAX_NOTE_CHARS: usize = 10_000;
 pub const MAX_MESSAGE_CHARS: usize = 8_000;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLead {
     #[serde(default)]
@@ -184,6 +196,7 @@ pub struct NewLead {
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub custom_fields: CustomFields,
     #[serde(default)]
     pub campaign_id: Option<String>,
@@ -214,16 +227,18 @@ impl NewLead {
 
 /// Changes to a lead. Absent fields stay as they are; `owner: null` clears the owner;
 /// `custom_fields` merges, and a key set to `null` is removed; `note` appends a note.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeadPatch {
     #[serde(default)]
     pub stage: Option<Stage>,
     #[serde(default, deserialize_with = "nullable::deserialize")]
+    #[schema(value_type = Option<String>)]
     pub owner: Option<Option<String>>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<CustomFields>,
     #[serde(default)]
     pub note: Option<String>,
@@ -275,13 +290,14 @@ impl LeadPatch {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
     pub direction: Direction,
     pub text: String,
     /// When the message was sent on LinkedIn; defaults to when it is reported.
     #[serde(default, with = "serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<Timestamp>,
 }
 
@@ -291,7 +307,7 @@ impl NewMessage {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewActivity {
     #[serde(rename = "type")]
@@ -300,6 +316,7 @@ pub struct NewActivity {
     #[serde(default)]
     pub post_url: Option<String>,
     #[serde(default, with = "serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub occurred_at: Option<Timestamp>,
 }
 

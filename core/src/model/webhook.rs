@@ -1,13 +1,14 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{FieldError, check_optional_text};
 use crate::event::EventType;
 use crate::target::TargetPolicy;
 use crate::time::{Timestamp, serde_rfc3339};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct WebhookEndpoint {
     pub id: String,
     pub url: String,
@@ -17,10 +18,11 @@ pub struct WebhookEndpoint {
     /// Why the endpoint was disabled, such as `gone` after a 410.
     pub disabled_reason: Option<String>,
     #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhookEndpoint {
     pub url: String,
@@ -56,7 +58,7 @@ impl NewWebhookEndpoint {
 }
 
 /// One attempt to deliver an event to an endpoint, as the delivery log shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct DeliveryAttempt {
     /// The `X-SocialScalr-Delivery-Id` sent with this attempt.
     pub delivery_id: String,
@@ -64,6 +66,7 @@ pub struct DeliveryAttempt {
     pub event_id: String,
     pub attempt: u32,
     #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub attempted_at: Timestamp,
     pub duration_ms: u64,
     pub status_code: Option<u16>,
@@ -74,11 +77,12 @@ pub struct DeliveryAttempt {
     pub outcome: AttemptOutcome,
     /// When the next attempt is due, if this one failed and another follows.
     #[serde(with = "serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_retry_at: Option<Timestamp>,
 }
 
 /// What followed a delivery attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     Delivered,

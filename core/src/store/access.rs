@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{Page, PageRequest, Result};
 use crate::model::{ApiToken, NewToken, TokenCredentials};
@@ -40,7 +41,7 @@ pub trait TokenStore: Send + Sync + 'static {
 }
 
 /// One API call, as the audit log keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct AuditEntry {
     pub id: String,
     #[serde(skip)]
@@ -54,6 +55,7 @@ pub struct AuditEntry {
     pub path: String,
     pub status: u16,
     #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
 }
 
