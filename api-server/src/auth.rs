@@ -5,6 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use socialscalr_core::model::Workspace;
+use socialscalr_core::plan::Plan;
 use socialscalr_core::token;
 
 use crate::AppState;
@@ -18,6 +19,17 @@ pub struct Caller {
 impl Caller {
     pub fn workspace_id(&self) -> &str {
         &self.workspace.id
+    }
+
+    /// Refuses the call with `plan_required` unless the workspace is on `minimum` or higher.
+    pub fn require_plan(&self, minimum: Plan, feature: &str) -> Result<(), ApiError> {
+        if self.workspace.plan >= minimum {
+            return Ok(());
+        }
+        Err(ApiError::PlanRequired(format!(
+            "{feature} needs the {minimum} plan or higher; this workspace is on the {} plan",
+            self.workspace.plan
+        )))
     }
 }
 
@@ -49,6 +61,9 @@ impl FromRequestParts<AppState> for Caller {
             return Err(invalid);
         };
         let workspace = credentials.workspace;
+        if workspace.cancelled_at.is_some() {
+            return Err(ApiError::WorkspaceCancelled);
+        }
         if !workspace.plan.includes_api() {
             return Err(ApiError::PlanRequired(format!(
                 "the {} plan does not include the REST API; it needs the starter plan or higher",

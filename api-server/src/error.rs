@@ -13,6 +13,8 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("{0}")]
     PlanRequired(String),
+    #[error("the workspace's subscription is cancelled; its API tokens no longer work")]
+    WorkspaceCancelled,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("no route for this path")]
@@ -60,6 +62,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::PlanRequired(_) => (StatusCode::FORBIDDEN, "plan_required"),
+            ApiError::WorkspaceCancelled => (StatusCode::FORBIDDEN, "workspace_cancelled"),
             ApiError::NotFound(_) | ApiError::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),

@@ -1,7 +1,9 @@
 mod campaigns;
 mod health;
 mod leads;
+mod watchtower;
 mod webhooks;
+mod workspace;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -23,7 +25,13 @@ pub fn router() -> Router<AppState> {
             "/webhooks/{id}",
             get(webhooks::get).delete(webhooks::delete),
         )
-        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries));
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/watchtower/signals",
+            get(watchtower::list).post(watchtower::create),
+        )
+        .route("/watchtower/signals/{id}", get(watchtower::get))
+        .route("/workspace", get(workspace::get));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::live))

@@ -4,11 +4,15 @@
 
 mod campaign;
 mod lead;
+mod member;
+mod signal;
 mod tenancy;
 mod webhook;
 
 pub use campaign::*;
 pub use lead::*;
+pub use member::*;
+pub use signal::*;
 pub use tenancy::*;
 pub use webhook::*;
 

@@ -11,6 +11,9 @@ pub struct Workspace {
     pub plan: Plan,
     #[serde(with = "serde_rfc3339")]
     pub created_at: Timestamp,
+    /// When the subscription ended; the workspace's tokens stop working then.
+    #[serde(with = "serde_rfc3339::option")]
+    pub cancelled_at: Option<Timestamp>,
 }
 
 /// Workspace names are slugs, so that they work as command arguments and resource names.

@@ -5,7 +5,9 @@
 mod deliveries;
 mod leads;
 mod outbox;
+mod subscriptions;
 mod tenancy;
+mod watchtower;
 mod webhooks;
 
 use std::str::FromStr;

@@ -13,6 +13,7 @@ use crate::store::*;
 use crate::time::{self, from_micros, to_micros};
 use crate::token::{IssuedToken, display_prefix};
 
+use super::subscriptions::insert_subscription_event;
 use super::*;
 
 pub(super) fn workspace_from_row(row: &SqliteRow) -> Result<Workspace> {
@@ -22,6 +23,7 @@ pub(super) fn workspace_from_row(row: &SqliteRow) -> Result<Workspace> {
         name: row.try_get("name")?,
         plan: Plan::from_str(&plan).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         created_at: from_micros(row.try_get("created_at")?),
+        cancelled_at: optional_time(row.try_get("cancelled_at")?),
     })
 }
 
@@ -34,22 +36,30 @@ impl TenancyStore for SqliteStore {
             name: name.to_owned(),
             plan,
             created_at: time::now(),
+            cancelled_at: None,
         };
+        let mut tx = self.write().await?;
         let inserted =
             sqlx::query("INSERT INTO workspaces (id, name, plan, created_at) VALUES (?, ?, ?, ?)")
                 .bind(&workspace.id)
                 .bind(&workspace.name)
                 .bind(plan.as_str())
                 .bind(to_micros(workspace.created_at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await;
         match inserted {
-            Ok(_) => Ok(workspace),
-            Err(error) if is_unique_violation(&error) => Err(StoreError::Conflict(format!(
-                "a workspace named `{name}` already exists"
-            ))),
-            Err(error) => Err(error.into()),
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::Conflict(format!(
+                    "a workspace named `{name}` already exists"
+                )));
+            }
+            Err(error) => return Err(error.into()),
         }
+        let event = subscription_created_event(&workspace, None, workspace.created_at);
+        let queued = insert_subscription_event(&mut tx, &event, [plan, plan]).await?;
+        self.commit_with_deliveries(tx, queued).await?;
+        Ok(workspace)
     }
 
     async fn find_workspace(&self, name_or_id: &str) -> Result<Option<Workspace>> {
@@ -105,7 +115,8 @@ impl TenancyStore for SqliteStore {
 
     async fn token_credentials(&self, public_id: &str) -> Result<Option<TokenCredentials>> {
         let row = sqlx::query(
-            "SELECT t.id AS token_id, t.secret_hash, w.id, w.name, w.plan, w.created_at \
+            "SELECT t.id AS token_id, t.secret_hash, \
+             w.id, w.name, w.plan, w.created_at, w.cancelled_at \
              FROM api_tokens t JOIN workspaces w ON w.id = t.workspace_id \
              WHERE t.public_id = ? AND t.revoked_at IS NULL",
         )
