@@ -22,6 +22,8 @@ pub enum ApiError {
     RateLimited { limit: u32, retry_after: u64 },
     #[error("{0}")]
     IdempotencyConflict(&'static str),
+    #[error("the workspace's subscription is cancelled; its API tokens no longer work")]
+    WorkspaceCancelled,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("no route for this path")]
@@ -59,6 +61,7 @@ impl ApiError {
             ApiError::ScopeRequired(_) => (StatusCode::FORBIDDEN, "scope_required"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::IdempotencyConflict(_) => (StatusCode::CONFLICT, "idempotency_conflict"),
+            ApiError::WorkspaceCancelled => (StatusCode::FORBIDDEN, "workspace_cancelled"),
             ApiError::NotFound(_) | ApiError::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use socialscalr_core::model::{NewToken, Scope};
+use socialscalr_core::model::{NewToken, Role, Scope};
 use socialscalr_core::plan::Plan;
 
 #[derive(Parser)]
@@ -66,6 +66,73 @@ enum WorkspaceCommand {
         /// free, starter, pro or agency.
         #[arg(long, value_parser = parse_plan)]
         plan: Plan,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Moves a workspace to another plan; emits subscription.created with previous_plan.
+    SetPlan {
+        /// The workspace's name or id.
+        name_or_id: String,
+        #[arg(long, value_parser = parse_plan)]
+        plan: Plan,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancels a workspace: its tokens stop working; emits subscription.cancelled.
+    Cancel {
+        /// The workspace's name or id.
+        name_or_id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manages the members of a workspace.
+    Member {
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// Adds a member; emits team.member_added.
+    Add {
+        /// The workspace's name or id.
+        name_or_id: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = parse_role, default_value = "member")]
+        role: Role,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Removes a member; emits team.member_removed.
+    Remove {
+        /// The workspace's name or id.
+        name_or_id: String,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the members of a workspace.
+    List {
+        /// The workspace's name or id.
+        name_or_id: String,
         #[command(flatten)]
         store: StoreArgs,
         /// Prints JSON.
@@ -149,21 +216,60 @@ fn parse_plan(text: &str) -> Result<Plan, String> {
         .map_err(|e: socialscalr_core::plan::UnknownPlan| e.to_string())
 }
 
+fn parse_role(text: &str) -> Result<Role, String> {
+    text.parse()
+        .map_err(|e: socialscalr_core::model::UnknownRole| e.to_string())
+}
+
+async fn workspace_command(command: WorkspaceCommand) -> anyhow::Result<()> {
+    match command {
+        WorkspaceCommand::Create {
+            name,
+            plan,
+            store,
+            json,
+        } => admin::create_workspace(&store, &name, plan, json).await,
+        WorkspaceCommand::SetPlan {
+            name_or_id,
+            plan,
+            store,
+            json,
+        } => admin::set_plan(&store, &name_or_id, plan, json).await,
+        WorkspaceCommand::Cancel {
+            name_or_id,
+            store,
+            json,
+        } => admin::cancel_workspace(&store, &name_or_id, json).await,
+        WorkspaceCommand::Member { command } => match command {
+            MemberCommand::Add {
+                name_or_id,
+                email,
+                role,
+                store,
+                json,
+            } => admin::add_member(&store, &name_or_id, &email, role, json).await,
+            MemberCommand::Remove {
+                name_or_id,
+                email,
+                store,
+                json,
+            } => admin::remove_member(&store, &name_or_id, &email, json).await,
+            MemberCommand::List {
+                name_or_id,
+                store,
+                json,
+            } => admin::list_members(&store, &name_or_id, json).await,
+        },
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Dev { listen, store } => dev::run(listen, store).await,
         Command::Migrate { store } => admin::migrate(&store).await,
-        Command::Workspace {
-            command:
-                WorkspaceCommand::Create {
-                    name,
-                    plan,
-                    store,
-                    json,
-                },
-        } => admin::create_workspace(&store, &name, plan, json).await,
+        Command::Workspace { command } => workspace_command(command).await,
         Command::Token { command } => match command {
             TokenCommand::Create {
                 workspace,

@@ -15,5 +15,6 @@ pub mod retry;
 pub mod signing;
 pub mod store;
 pub mod target;
+pub mod tenancy;
 pub mod time;
 pub mod token;

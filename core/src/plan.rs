@@ -6,7 +6,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+/// Ordered by what a plan includes: each includes everything of the plans before it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Plan {
     Free,
@@ -39,6 +42,12 @@ impl Plan {
             Plan::Starter => Some(100),
             Plan::Pro | Plan::Agency => Some(600),
         }
+    }
+
+    /// Whether `subscription.created` and `subscription.cancelled` reach the workspace's
+    /// endpoints: billing events are an agency feature.
+    pub fn includes_subscription_events(self) -> bool {
+        matches!(self, Plan::Agency)
     }
 
     /// Outbound webhook events per minute per workspace.
@@ -92,5 +101,16 @@ mod tests {
         assert_eq!(Plan::Starter.webhook_events_per_minute(), Some(25));
         assert_eq!(Plan::Pro.requests_per_minute(), Some(600));
         assert_eq!(Plan::Agency.webhook_events_per_minute(), Some(100));
+    }
+
+    #[test]
+    fn each_plan_includes_the_ones_before_it() {
+        assert!(Plan::Free < Plan::Starter && Plan::Starter < Plan::Pro);
+        assert!(Plan::Pro < Plan::Agency);
+        let billing: Vec<Plan> = Plan::ALL
+            .into_iter()
+            .filter(|plan| plan.includes_subscription_events())
+            .collect();
+        assert_eq!(billing, vec![Plan::Agency]);
     }
 }

@@ -9,12 +9,13 @@ use serde_json::{Value, json};
 use socialscalr_core::event::EventType;
 use socialscalr_core::ids;
 use socialscalr_core::model::{
-    LeadPatch, NewActivity, NewCampaign, NewLead, NewMessage, NewToken, Scope, Stage,
+    LeadPatch, NewActivity, NewCampaign, NewLead, NewMember, NewMessage, NewSignal, NewToken, Role,
+    Scope, Stage,
 };
 use socialscalr_core::plan::Plan;
 use socialscalr_core::store::{
     AttemptRecord, AttemptResult, AuditEntry, AuditFilter, ClaimRequest, ClaimedDelivery,
-    IdempotencyClaim, LeadFilter, NewEndpointRow, PageRequest, Store, StoreError,
+    IdempotencyClaim, LeadFilter, NewEndpointRow, PageRequest, SignalFilter, Store, StoreError,
 };
 use socialscalr_core::time::{self, Timestamp};
 use socialscalr_core::token;
@@ -82,6 +83,28 @@ fn record(delivery: &ClaimedDelivery, result: AttemptResult, status: Option<u16>
 
 fn later(seconds: i64) -> Timestamp {
     time::now() + chrono::Duration::seconds(seconds)
+}
+
+fn signal(value: Value) -> NewSignal {
+    serde_json::from_value(value).expect("a valid signal body")
+}
+
+fn member(email: &str, role: Role) -> NewMember {
+    NewMember {
+        email: email.into(),
+        role,
+    }
+}
+
+fn envelope(delivery: &ClaimedDelivery) -> Value {
+    serde_json::from_str(&delivery.payload).expect("payloads are JSON")
+}
+
+/// The deliveries due now, oldest event first.
+async fn claim_in_order(store: &dyn Store) -> Vec<ClaimedDelivery> {
+    let mut claimed = claim_all(store, "w1", later(1)).await;
+    claimed.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    claimed
 }
 
 mod cases {
@@ -959,6 +982,348 @@ mod cases {
             .unwrap();
         assert_eq!(stored.messages.len(), 40);
     }
+
+    pub async fn plan_changes_emit_subscription_created_naming_the_previous_plan(
+        store: &dyn Store,
+    ) {
+        let ws = store.create_workspace("acme", Plan::Pro).await.unwrap();
+        let billing = [
+            EventType::SubscriptionCreated,
+            EventType::SubscriptionCancelled,
+        ];
+        endpoint(store, &ws.id, &billing).await;
+
+        let unchanged = store.change_plan(&ws.id, Plan::Pro).await.unwrap();
+        assert_eq!(unchanged.event_id, None, "the same plan is no change");
+        assert_eq!(unchanged.workspace, ws);
+
+        let upgrade = store.change_plan(&ws.id, Plan::Agency).await.unwrap();
+        assert_eq!(upgrade.previous_plan, Plan::Pro);
+        assert_eq!(upgrade.workspace.plan, Plan::Agency);
+        let found = store.find_workspace("acme").await.unwrap().unwrap();
+        assert_eq!(found.plan, Plan::Agency);
+
+        let claimed = claim_in_order(store).await;
+        assert_eq!(claimed.len(), 1, "{claimed:?}");
+        assert_eq!(Some(&claimed[0].event_id), upgrade.event_id.as_ref());
+        assert_eq!(claimed[0].event_type, EventType::SubscriptionCreated);
+        let data = &envelope(&claimed[0])["data"];
+        assert_eq!(data["workspace"]["id"], ws.id.as_str());
+        assert_eq!(data["workspace"]["name"], "acme");
+        assert_eq!(data["workspace"]["plan"], "agency");
+        assert_eq!(data["previous_plan"], "pro");
+
+        let missing = store
+            .change_plan("ws_01J00000000000000000000000", Plan::Pro)
+            .await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound("workspace"))),
+            "{missing:?}"
+        );
+    }
+
+    pub async fn subscription_events_reach_only_workspaces_on_the_agency_plan(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        endpoint(store, &ws, &[EventType::SubscriptionCreated]).await;
+
+        let downgrade = store.change_plan(&ws, Plan::Starter).await.unwrap();
+        assert!(downgrade.event_id.is_some(), "the change is recorded");
+        assert!(
+            claim_all(store, "w1", later(1)).await.is_empty(),
+            "starter and pro workspaces get no billing events"
+        );
+
+        let to_agency = store.change_plan(&ws, Plan::Agency).await.unwrap();
+        let from_agency = store.change_plan(&ws, Plan::Pro).await.unwrap();
+        let delivered: Vec<String> = claim_in_order(store)
+            .await
+            .into_iter()
+            .map(|d| d.event_id)
+            .collect();
+        let expected: Vec<String> = [to_agency.event_id, from_agency.event_id]
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(delivered, expected, "an agency hears of its own downgrade");
+    }
+
+    pub async fn cancelling_stops_tokens_and_refuses_further_changes(store: &dyn Store) {
+        let ws = store.create_workspace("acme", Plan::Agency).await.unwrap();
+        let events = [EventType::SubscriptionCancelled, EventType::TeamMemberAdded];
+        endpoint(store, &ws.id, &events).await;
+        let issued = token::issue();
+        store
+            .create_token(&ws.id, &NewToken::named("ci"), &issued)
+            .await
+            .unwrap();
+        let credentials = store
+            .token_credentials(&issued.public_id, time::now())
+            .await
+            .unwrap();
+        assert_eq!(credentials.unwrap().workspace.cancelled_at, None);
+
+        let cancelled = store.cancel_workspace(&ws.id).await.unwrap();
+        let cancelled_at = cancelled.workspace.cancelled_at.expect("cancelled");
+        let event_id = cancelled.event_id.expect("a first cancellation emits");
+        let credentials = store
+            .token_credentials(&issued.public_id, time::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            credentials.unwrap().workspace.cancelled_at,
+            Some(cancelled_at)
+        );
+        let again = store.cancel_workspace(&ws.id).await.unwrap();
+        assert_eq!(again.event_id, None);
+        assert_eq!(again.workspace.cancelled_at, Some(cancelled_at));
+
+        let plan = store.change_plan(&ws.id, Plan::Pro).await;
+        assert!(matches!(plan, Err(StoreError::Conflict(_))), "{plan:?}");
+        let added = store
+            .add_member(&ws.id, &member("ana@example.com", Role::Owner))
+            .await;
+        assert!(matches!(added, Err(StoreError::Conflict(_))), "{added:?}");
+        let removed = store.remove_member(&ws.id, "ana@example.com").await;
+        assert!(
+            matches!(removed, Err(StoreError::Conflict(_))),
+            "{removed:?}"
+        );
+        let found = store.find_workspace(&ws.id).await.unwrap().unwrap();
+        assert_eq!(
+            (found.plan, found.cancelled_at),
+            (Plan::Agency, Some(cancelled_at))
+        );
+
+        let claimed = claim_in_order(store).await;
+        assert_eq!(claimed.len(), 1, "{claimed:?}");
+        assert_eq!(claimed[0].event_id, event_id);
+        assert_eq!(claimed[0].event_type, EventType::SubscriptionCancelled);
+        let data = &envelope(&claimed[0])["data"];
+        assert_eq!(data["workspace"]["id"], ws.id.as_str());
+        assert_eq!(
+            data["workspace"]["cancelled_at"],
+            time::rfc3339(cancelled_at).as_str()
+        );
+    }
+
+    pub async fn members_are_added_once_and_removed_with_their_events(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        let team = [EventType::TeamMemberAdded, EventType::TeamMemberRemoved];
+        endpoint(store, &ws, &team).await;
+        let other = workspace(store, "other").await;
+
+        let (ana, ana_added) = store
+            .add_member(&ws, &member("Ana@Example.com", Role::Admin))
+            .await
+            .unwrap();
+        assert_eq!(
+            (ana.email.as_str(), ana.role),
+            ("ana@example.com", Role::Admin)
+        );
+        let duplicate = store
+            .add_member(&ws, &member("ANA@example.com", Role::Member))
+            .await;
+        assert!(
+            matches!(&duplicate, Err(StoreError::Conflict(m)) if m.contains("ana@example.com")),
+            "{duplicate:?}"
+        );
+        let invalid = store.add_member(&ws, &member("ana", Role::Member)).await;
+        assert!(
+            matches!(&invalid, Err(StoreError::Invalid(e)) if e.field == "email"),
+            "{invalid:?}"
+        );
+        let (bo, _) = store
+            .add_member(&ws, &member("bo@example.com", Role::Member))
+            .await
+            .unwrap();
+        store
+            .add_member(&other, &member("ana@example.com", Role::Owner))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.list_members(&ws).await.unwrap(),
+            vec![ana.clone(), bo.clone()]
+        );
+
+        let (removed, removed_event) = store.remove_member(&ws, "ANA@example.com").await.unwrap();
+        assert_eq!(removed, ana);
+        let again = store.remove_member(&ws, "ana@example.com").await;
+        assert!(
+            matches!(again, Err(StoreError::NotFound("member"))),
+            "{again:?}"
+        );
+        assert_eq!(store.list_members(&ws).await.unwrap(), vec![bo]);
+        assert_eq!(store.list_members(&other).await.unwrap().len(), 1);
+
+        let claimed = claim_in_order(store).await;
+        let types: Vec<EventType> = claimed.iter().map(|d| d.event_type).collect();
+        assert_eq!(
+            types,
+            vec![
+                EventType::TeamMemberAdded,
+                EventType::TeamMemberAdded,
+                EventType::TeamMemberRemoved
+            ]
+        );
+        assert_eq!(claimed[0].event_id, ana_added);
+        assert_eq!(claimed[2].event_id, removed_event);
+        let data = &envelope(&claimed[2])["data"];
+        assert_eq!(data["member"]["email"], "ana@example.com");
+        assert_eq!(data["member"]["role"], "admin");
+        assert_eq!(data["workspace"]["id"], ws.as_str());
+    }
+
+    pub async fn signals_are_recorded_with_their_alert_and_listed_newest_first(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        endpoint(store, &ws, &[EventType::WatchtowerAlert]).await;
+        let sarah = store
+            .create_lead(&ws, &lead(json!({"name": "Sarah Chen"})))
+            .await
+            .unwrap()
+            .lead;
+        let occurred = "2026-05-20T09:30:00Z";
+        let (moved, moved_event) = store
+            .record_signal(
+                &ws,
+                &signal(json!({
+                    "type": "job_change", "lead_id": sarah.id,
+                    "title": "Sarah Chen is now VP Sales at Northwind",
+                    "url": "https://www.linkedin.com/in/sarahchen", "occurred_at": occurred
+                })),
+            )
+            .await
+            .unwrap();
+        assert!(ids::has_prefix(&moved.id, ids::SIGNAL), "{}", moved.id);
+        assert_eq!(time::rfc3339(moved.occurred_at), occurred);
+        let (funding, funding_event) = store
+            .record_signal(
+                &ws,
+                &signal(json!({"type": "funding", "company": "Northwind", "title": "Series B"})),
+            )
+            .await
+            .unwrap();
+        let (viewed, _) = store
+            .record_signal(
+                &ws,
+                &signal(json!({"type": "profile_view", "lead_id": sarah.id, "title": "Viewed"})),
+            )
+            .await
+            .unwrap();
+
+        let claimed = claim_in_order(store).await;
+        assert_eq!(claimed.len(), 3);
+        assert!(
+            claimed
+                .iter()
+                .all(|d| d.event_type == EventType::WatchtowerAlert)
+        );
+        assert_eq!(claimed[0].event_id, moved_event);
+        let data = &envelope(&claimed[0])["data"];
+        assert_eq!(data["signal"]["id"], moved.id.as_str());
+        assert_eq!(data["signal"]["type"], "job_change");
+        assert_eq!(data["signal"]["occurred_at"], occurred);
+        assert_eq!(data["lead"]["id"], sarah.id.as_str());
+        assert_eq!(data["lead"]["name"], "Sarah Chen");
+        assert_eq!(claimed[1].event_id, funding_event);
+        let data = &envelope(&claimed[1])["data"];
+        assert_eq!(data["signal"]["company"], "Northwind");
+        assert_eq!(data["lead"], Value::Null);
+
+        let ws_ref = ws.as_str();
+        let ids_of = |filter: SignalFilter, limit: u32| async move {
+            let found = store
+                .list_signals(ws_ref, &filter, &page(limit))
+                .await
+                .unwrap();
+            let ids: Vec<String> = found.items.into_iter().map(|s| s.id).collect();
+            (ids, found.next_after)
+        };
+        let all = vec![viewed.id.clone(), funding.id.clone(), moved.id.clone()];
+        assert_eq!(
+            ids_of(SignalFilter::default(), 10).await,
+            (all.clone(), None)
+        );
+        let by_type = SignalFilter {
+            kind: Some("funding".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(ids_of(by_type, 10).await.0, vec![funding.id.clone()]);
+        let by_lead = SignalFilter {
+            lead_id: Some(sarah.id.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            ids_of(by_lead, 10).await.0,
+            vec![viewed.id.clone(), moved.id.clone()]
+        );
+        let recent = SignalFilter {
+            since: Some(later(-3_600)),
+            ..Default::default()
+        };
+        assert_eq!(ids_of(recent, 10).await.0, all);
+        let future = SignalFilter {
+            since: Some(later(3_600)),
+            ..Default::default()
+        };
+        assert!(ids_of(future, 10).await.0.is_empty());
+
+        let (first, after) = ids_of(SignalFilter::default(), 2).await;
+        assert_eq!(first, all[..2]);
+        let rest = PageRequest {
+            limit: 2,
+            after: after.clone(),
+        };
+        let rest = store
+            .list_signals(&ws, &SignalFilter::default(), &rest)
+            .await
+            .unwrap();
+        assert_eq!(rest.items, vec![moved.clone()]);
+        assert_eq!(rest.next_after, None);
+
+        assert_eq!(
+            store.get_signal(&ws, &moved.id).await.unwrap(),
+            Some(moved.clone())
+        );
+        let other = workspace(store, "other").await;
+        assert_eq!(store.get_signal(&other, &moved.id).await.unwrap(), None);
+        let foreign = store
+            .list_signals(&other, &SignalFilter::default(), &page(10))
+            .await
+            .unwrap();
+        assert!(foreign.items.is_empty());
+    }
+
+    pub async fn a_signal_about_an_unknown_lead_is_refused_and_writes_nothing(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        endpoint(store, &ws, &[EventType::WatchtowerAlert]).await;
+        let other = workspace(store, "other").await;
+        let foreign = store
+            .create_lead(&other, &lead(json!({"name": "Not Yours"})))
+            .await
+            .unwrap()
+            .lead;
+        for lead_id in ["ld_01J00000000000000000000000", foreign.id.as_str()] {
+            let body = json!({"type": "hiring", "lead_id": lead_id, "title": "Hiring"});
+            let refused = store.record_signal(&ws, &signal(body)).await;
+            assert!(
+                matches!(&refused, Err(StoreError::Invalid(e)) if e.field == "lead_id"),
+                "{refused:?}"
+            );
+        }
+        let untitled = store
+            .record_signal(&ws, &signal(json!({"type": "hiring", "title": ""})))
+            .await;
+        assert!(
+            matches!(&untitled, Err(StoreError::Invalid(e)) if e.field == "title"),
+            "{untitled:?}"
+        );
+        let listed = store
+            .list_signals(&ws, &SignalFilter::default(), &page(10))
+            .await
+            .unwrap();
+        assert!(listed.items.is_empty());
+        assert!(claim_all(store, "w1", later(1)).await.is_empty());
+    }
 }
 
 macro_rules! conformance {
@@ -994,6 +1359,12 @@ macro_rules! conformance {
             case!(a_gone_endpoint_is_disabled_and_its_queue_cancelled);
             case!(deleting_an_endpoint_hides_it_and_cancels_its_queue);
             case!(the_delivery_log_shows_only_the_last_hundred_attempts);
+            case!(plan_changes_emit_subscription_created_naming_the_previous_plan);
+            case!(subscription_events_reach_only_workspaces_on_the_agency_plan);
+            case!(cancelling_stops_tokens_and_refuses_further_changes);
+            case!(members_are_added_once_and_removed_with_their_events);
+            case!(signals_are_recorded_with_their_alert_and_listed_newest_first);
+            case!(a_signal_about_an_unknown_lead_is_refused_and_writes_nothing);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn writers_in_parallel_lose_nothing() {

@@ -134,7 +134,7 @@ pub fn lead_filter(filters: &LeadFilters<'_>) -> Result<LeadFilter, ApiError> {
 }
 
 /// `since` is an RFC 3339 time or a duration back from now (`24h`, `90m`, `7d`).
-fn parse_since(text: &str) -> Result<Timestamp, ApiError> {
+pub(super) fn parse_since(text: &str) -> Result<Timestamp, ApiError> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
     }
@@ -254,9 +254,9 @@ pub async fn update(
 #[derive(Serialize, ToSchema)]
 pub struct Reported<T: Serialize> {
     #[serde(flatten)]
-    record: T,
+    pub(super) record: T,
     /// The event this report emitted, if any.
-    event_id: Option<String>,
+    pub(super) event_id: Option<String>,
 }
 
 /// Report a LinkedIn message. An inbound one moves the lead to `replied` and emits

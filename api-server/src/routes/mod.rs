@@ -6,7 +6,9 @@ mod campaigns;
 mod health;
 mod leads;
 mod tokens;
+mod watchtower;
 mod webhooks;
+mod workspace;
 
 use std::sync::Arc;
 
@@ -36,6 +38,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::get, tokens::revoke))
         .routes(routes!(tokens::rotate))
+        .routes(routes!(watchtower::list, watchtower::create))
+        .routes(routes!(watchtower::get))
+        .routes(routes!(workspace::get))
         .routes(routes!(audit_log::list))
 }
 

@@ -39,6 +39,15 @@ impl Family {
         }
     }
 
+    /// Whether any token of the workspace may read this path, whatever its scopes.
+    pub fn open_to_any_token(path: &str) -> bool {
+        let relative = path
+            .strip_prefix("/api/v1")
+            .unwrap_or(path)
+            .trim_start_matches('/');
+        relative == "workspace"
+    }
+
     /// The family an API path belongs to; `None` for paths that need `admin`.
     pub fn of_path(path: &str) -> Option<Family> {
         let relative = path

@@ -346,7 +346,7 @@ fn check_linkedin_url(url: &str) -> Result<(), FieldError> {
     }
 }
 
-fn check_email(email: &str) -> Result<(), FieldError> {
+pub(super) fn check_email(email: &str) -> Result<(), FieldError> {
     check_text("email", email, 254, false)?;
     let valid = email.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty()

@@ -5,12 +5,16 @@
 mod access;
 mod campaign;
 mod lead;
+mod member;
+mod signal;
 mod tenancy;
 mod webhook;
 
 pub use access::*;
 pub use campaign::*;
 pub use lead::*;
+pub use member::*;
+pub use signal::*;
 pub use tenancy::*;
 pub use webhook::*;
 

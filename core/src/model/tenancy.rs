@@ -1,10 +1,11 @@
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::FieldError;
 use crate::plan::Plan;
 use crate::time::{Timestamp, serde_rfc3339};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Workspace {
     pub id: String,
     pub name: String,
@@ -14,10 +15,15 @@ pub struct Workspace {
     /// Limits that replace the plan's for this workspace.
     pub limits: LimitOverrides,
     #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// When the subscription ended; the workspace's tokens stop working then.
+    #[serde(with = "serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub cancelled_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitOverrides {
     pub requests_per_minute: Option<u32>,

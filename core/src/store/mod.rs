@@ -4,6 +4,7 @@
 //! accepted change never loses its event.
 
 mod access;
+mod events;
 mod outbox;
 pub mod sqlite;
 
@@ -16,13 +17,17 @@ use tokio::sync::Notify;
 use crate::event::EventType;
 use crate::model::{
     Activity, AttemptOutcome, Campaign, DeliveryAttempt, FieldError, LeadPatch, LeadWithHistory,
-    Message, NewActivity, NewCampaign, NewLead, NewMessage, Stage, WebhookEndpoint, Workspace,
+    Member, Message, NewActivity, NewCampaign, NewLead, NewMember, NewMessage, NewSignal, Signal,
+    SignalType, Stage, WebhookEndpoint, Workspace,
 };
 use crate::plan::Plan;
 use crate::time::Timestamp;
 
 pub use access::{
     AuditEntry, AuditFilter, AuditStore, IdempotencyClaim, IdempotencyStore, TokenStore,
+};
+pub use events::{
+    member_event, subscription_cancelled_event, subscription_created_event, watchtower_alert_event,
 };
 pub use outbox::{activity_event, reply_event};
 
@@ -178,6 +183,8 @@ pub const ATTEMPT_LOG_LENGTH: u32 = 100;
 /// Workspaces and API tokens.
 #[async_trait]
 pub trait TenancyStore: Send + Sync + 'static {
+    /// Creates a workspace and records `subscription.created`; no endpoint can have
+    /// subscribed yet, so the event stays in the store without deliveries.
     async fn create_workspace(&self, name: &str, plan: Plan) -> Result<Workspace>;
     /// By id (`ws_…`) or by name.
     async fn find_workspace(&self, name_or_id: &str) -> Result<Option<Workspace>>;
@@ -265,15 +272,84 @@ pub trait DeliveryStore: Send + Sync + 'static {
     async fn release_claims(&self, worker: &str) -> Result<u64>;
 }
 
+/// A plan change as it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanChange {
+    /// The workspace on its new plan.
+    pub workspace: Workspace,
+    pub previous_plan: Plan,
+    /// The `subscription.created` event; `None` when the plan was already the new one.
+    pub event_id: Option<String>,
+}
+
+/// A cancellation as it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    pub workspace: Workspace,
+    /// The `subscription.cancelled` event; `None` when the workspace was already cancelled.
+    pub event_id: Option<String>,
+}
+
+/// A workspace's subscription (its plan and its cancellation) and its members. Each change
+/// writes its event in the same transaction. A cancelled workspace accepts no further
+/// change (a conflict); repeating a plan or a cancellation changes and emits nothing, so
+/// that a reconciler can apply its desired state again and again.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync + 'static {
+    /// Moves the workspace to `plan` and emits `subscription.created` naming the previous
+    /// plan.
+    async fn change_plan(&self, workspace_id: &str, plan: Plan) -> Result<PlanChange>;
+    /// Cancels the workspace, which stops its tokens, and emits `subscription.cancelled`.
+    async fn cancel_workspace(&self, workspace_id: &str) -> Result<Cancellation>;
+
+    /// The members, in the order they were added.
+    async fn list_members(&self, workspace_id: &str) -> Result<Vec<Member>>;
+    /// Adds a member and emits `team.member_added`, whose event id is returned. An email
+    /// that is already a member's is a conflict.
+    async fn add_member(&self, workspace_id: &str, new: &NewMember) -> Result<(Member, String)>;
+    /// Removes the member with this email and emits `team.member_removed`.
+    async fn remove_member(&self, workspace_id: &str, email: &str) -> Result<(Member, String)>;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignalFilter {
+    pub kind: Option<SignalType>,
+    pub lead_id: Option<String>,
+    /// Recorded at or after this time.
+    pub since: Option<Timestamp>,
+}
+
+/// Watchtower signals.
+#[async_trait]
+pub trait WatchtowerStore: Send + Sync + 'static {
+    /// Records a signal and emits `watchtower.alert` with it and its lead; returns the
+    /// event id. A `lead_id` not in the workspace is refused as a field error.
+    async fn record_signal(&self, workspace_id: &str, new: &NewSignal) -> Result<(Signal, String)>;
+    async fn get_signal(&self, workspace_id: &str, id: &str) -> Result<Option<Signal>>;
+    /// Newest first.
+    async fn list_signals(
+        &self,
+        workspace_id: &str,
+        filter: &SignalFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Signal>>;
+}
+
 /// The access concerns of a backend.
 pub trait AccessStore: TenancyStore + TokenStore + AuditStore + IdempotencyStore {}
 
 impl<T: TenancyStore + TokenStore + AuditStore + IdempotencyStore> AccessStore for T {}
 
 /// Everything a backend provides; each concern is its own trait.
-pub trait Store: AccessStore + LeadStore + WebhookStore + DeliveryStore {}
+pub trait Store:
+    AccessStore + SubscriptionStore + LeadStore + WatchtowerStore + WebhookStore + DeliveryStore
+{
+}
 
-impl<T: AccessStore + LeadStore + WebhookStore + DeliveryStore> Store for T {}
+impl<T> Store for T where
+    T: AccessStore + SubscriptionStore + LeadStore + WatchtowerStore + WebhookStore + DeliveryStore
+{
+}
 
 /// Opens the store a database URL names and applies pending migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {

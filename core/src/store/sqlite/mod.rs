@@ -7,8 +7,10 @@ mod deliveries;
 mod idempotency;
 mod leads;
 mod outbox;
+mod subscriptions;
 mod tenancy;
 mod tokens;
+mod watchtower;
 mod webhooks;
 
 use std::str::FromStr;

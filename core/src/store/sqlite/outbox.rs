@@ -12,16 +12,7 @@ use super::*;
 /// Records an event and one pending delivery per endpoint subscribed to its type.
 /// Returns how many deliveries were queued.
 pub(super) async fn insert_event(conn: &mut SqliteConnection, event: &NewEvent) -> Result<usize> {
-    sqlx::query(
-        "INSERT INTO events (id, workspace_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&event.id)
-    .bind(&event.workspace_id)
-    .bind(event.event_type.as_str())
-    .bind(&event.payload)
-    .bind(to_micros(event.created_at))
-    .execute(&mut *conn)
-    .await?;
+    insert_event_row(conn, event).await?;
 
     let endpoints = sqlx::query(
         "SELECT id, events FROM webhook_endpoints \
@@ -53,4 +44,20 @@ pub(super) async fn insert_event(conn: &mut SqliteConnection, event: &NewEvent) 
         queued += 1;
     }
     Ok(queued)
+}
+
+/// Records an event that no endpoint is to receive, such as one the workspace's plan does
+/// not deliver: it stays in the store as the record of the change.
+pub(super) async fn insert_event_row(conn: &mut SqliteConnection, event: &NewEvent) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO events (id, workspace_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&event.id)
+    .bind(&event.workspace_id)
+    .bind(event.event_type.as_str())
+    .bind(&event.payload)
+    .bind(to_micros(event.created_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -12,6 +12,7 @@ use crate::plan::Plan;
 use crate::store::*;
 use crate::time::{self, from_micros, to_micros};
 
+use super::subscriptions::insert_subscription_event;
 use super::*;
 
 /// A workspace from its columns, named with `prefix` where a join renamed them.
@@ -30,6 +31,7 @@ pub(super) fn workspace_from_row(row: &SqliteRow, prefix: &str) -> Result<Worksp
             ),
         },
         created_at: from_micros(row.try_get(column("created_at").as_str())?),
+        cancelled_at: optional_time(row.try_get(column("cancelled_at").as_str())?),
     })
 }
 
@@ -44,7 +46,9 @@ impl TenancyStore for SqliteStore {
             seats: (plan == Plan::Agency).then_some(DEFAULT_AGENCY_SEATS),
             limits: LimitOverrides::default(),
             created_at: time::now(),
+            cancelled_at: None,
         };
+        let mut tx = self.write().await?;
         let inserted = sqlx::query(
             "INSERT INTO workspaces (id, name, plan, seats, created_at) VALUES (?, ?, ?, ?, ?)",
         )
@@ -53,15 +57,21 @@ impl TenancyStore for SqliteStore {
         .bind(plan.as_str())
         .bind(workspace.seats.map(i64::from))
         .bind(to_micros(workspace.created_at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match inserted {
-            Ok(_) => Ok(workspace),
-            Err(error) if is_unique_violation(&error) => Err(StoreError::Conflict(format!(
-                "a workspace named `{name}` already exists"
-            ))),
-            Err(error) => Err(error.into()),
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::Conflict(format!(
+                    "a workspace named `{name}` already exists"
+                )));
+            }
+            Err(error) => return Err(error.into()),
         }
+        let event = subscription_created_event(&workspace, None, workspace.created_at);
+        let queued = insert_subscription_event(&mut tx, &event, [plan, plan]).await?;
+        self.commit_with_deliveries(tx, queued).await?;
+        Ok(workspace)
     }
 
     async fn find_workspace(&self, name_or_id: &str) -> Result<Option<Workspace>> {

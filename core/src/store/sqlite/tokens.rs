@@ -227,7 +227,7 @@ impl TokenStore for SqliteStore {
              w.plan AS ws_plan, w.seats AS ws_seats, \
              w.requests_per_minute AS ws_requests_per_minute, \
              w.webhook_events_per_minute AS ws_webhook_events_per_minute, \
-             w.created_at AS ws_created_at \
+             w.created_at AS ws_created_at, w.cancelled_at AS ws_cancelled_at \
              FROM api_tokens t JOIN workspaces w ON w.id = t.workspace_id \
              WHERE t.public_id = ? AND t.revoked_at IS NULL \
              AND (t.expires_at IS NULL OR t.expires_at > ?)"
