@@ -14,9 +14,9 @@ use tokio::sync::Notify;
 
 use crate::event::EventType;
 use crate::model::{
-    Activity, ApiToken, Campaign, DeliveryAttempt, FieldError, LeadPatch, LeadWithHistory, Message,
-    NewActivity, NewCampaign, NewLead, NewMessage, Stage, TokenCredentials, WebhookEndpoint,
-    Workspace,
+    Activity, ApiToken, Campaign, DeliveryAttempt, EndpointFormat, FieldError, LeadPatch,
+    LeadWithHistory, Message, NewActivity, NewCampaign, NewLead, NewMessage, Stage,
+    TokenCredentials, WebhookEndpoint, Workspace,
 };
 use crate::plan::Plan;
 use crate::time::Timestamp;
@@ -93,6 +93,7 @@ pub struct NewEndpointRow {
     pub url: String,
     pub description: Option<String>,
     pub events: Vec<EventType>,
+    pub format: EndpointFormat,
     pub sealed_secret: String,
 }
 
@@ -117,6 +118,7 @@ pub struct ClaimedDelivery {
     pub workspace_id: String,
     pub endpoint_id: String,
     pub url: String,
+    pub format: EndpointFormat,
     pub sealed_secret: String,
     pub event_id: String,
     pub event_type: EventType,
@@ -131,6 +133,9 @@ pub struct ClaimedDelivery {
 pub enum AttemptResult {
     Delivered,
     RetryAt(Timestamp),
+    /// A chat service asked to slow down (429): the same attempt number is tried again
+    /// at this time, without counting against the retry schedule.
+    RateLimited(Timestamp),
     /// The schedule is exhausted; the delivery is failed for good.
     GaveUp,
     /// The receiver answered 410: the endpoint is disabled and its queue cancelled.

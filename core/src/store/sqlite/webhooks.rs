@@ -14,7 +14,7 @@ use crate::time::{self, from_micros, to_micros};
 use super::*;
 
 const ENDPOINT_COLUMNS: &str =
-    "id, url, description, events, disabled, disabled_reason, created_at";
+    "id, url, description, events, format, disabled, disabled_reason, created_at";
 
 pub(super) fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint> {
     let disabled: i64 = row.try_get("disabled")?;
@@ -23,6 +23,7 @@ pub(super) fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint> {
         url: row.try_get("url")?,
         description: row.try_get("description")?,
         events: decode_json("events", row.try_get("events")?)?,
+        format: decode_enum("format", row.try_get("format")?)?,
         disabled: disabled != 0,
         disabled_reason: row.try_get("disabled_reason")?,
         created_at: from_micros(row.try_get("created_at")?),
@@ -62,20 +63,22 @@ impl WebhookStore for SqliteStore {
             url: new.url.clone(),
             description: new.description.clone(),
             events: new.events.clone(),
+            format: new.format,
             disabled: false,
             disabled_reason: None,
             created_at: time::now(),
         };
         sqlx::query(
             "INSERT INTO webhook_endpoints \
-             (id, workspace_id, url, description, events, sealed_secret, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             (id, workspace_id, url, description, events, format, sealed_secret, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&endpoint.id)
         .bind(workspace_id)
         .bind(&endpoint.url)
         .bind(&endpoint.description)
         .bind(json_text(&endpoint.events))
+        .bind(endpoint.format.as_str())
         .bind(&new.sealed_secret)
         .bind(to_micros(endpoint.created_at))
         .execute(&self.pool)
