@@ -12,7 +12,9 @@ use std::time::Duration;
 use socialscalr_core::model::EndpointFormat;
 use tokio::time::Instant;
 
-/// The least time between two messages to one webhook of each chat service.
+/// The least time between two messages to one webhook of each chat service. The
+/// deliveries of one claim wait for their turns while holding it, so a spacing times the
+/// per-endpoint slots stays well under the claim's lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChatPacing {
     /// Slack accepts about one message a second per incoming webhook.

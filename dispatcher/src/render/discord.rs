@@ -296,7 +296,7 @@ mod tests {
         let description = message["embeds"][0]["description"].as_str().unwrap();
         let kept = description.trim_start_matches("> ").trim_end_matches('…');
         assert!(
-            kept.len() % 2 == 0 && kept.ends_with(r"\*"),
+            kept.len().is_multiple_of(2) && kept.ends_with(r"\*"),
             "{description}"
         );
     }

@@ -22,8 +22,9 @@ pub const MAX_BLOCKS: usize = 50;
 pub const MAX_FACTS: usize = 20;
 const LABEL_CHARS: usize = 100;
 
-// Header, quote, note, the sections of facts and the context line.
-const _: () = assert!(3 + MAX_FACTS.div_ceil(FIELDS_PER_SECTION) + 1 <= MAX_BLOCKS);
+/// The most blocks a message has: header, quote, note, the sections of facts, context.
+const MOST_BLOCKS: usize = 3 + MAX_FACTS.div_ceil(FIELDS_PER_SECTION) + 1;
+const _: () = assert!(MOST_BLOCKS <= MAX_BLOCKS);
 
 pub fn message(summary: &Summary) -> Value {
     let mut blocks = vec![json!({
@@ -241,7 +242,7 @@ mod tests {
         let message = message(&many);
         assert_within_limits(&message);
         let header = message["blocks"][0]["text"]["text"].as_str().unwrap();
-        assert!(header.ends_with('…') && header.trim_end_matches('…').len() % 8 == 0);
+        assert!(header.ends_with('…') && header.trim_end_matches('…').len().is_multiple_of(8));
         let quote = message["blocks"][1]["text"]["text"].as_str().unwrap();
         assert!(
             units(quote) > SECTION_CHARS - 10,

@@ -84,7 +84,8 @@ impl DeliveryStore for SqliteStore {
 
         let mut details = QueryBuilder::<Sqlite>::new(
             "SELECT d.id, d.workspace_id, d.endpoint_id, d.attempts, d.first_attempt_at, \
-             e.url, e.format, e.sealed_secret, ev.id AS event_id, ev.type AS event_type, ev.payload \
+             e.url, e.format, e.sealed_secret, \
+             ev.id AS event_id, ev.type AS event_type, ev.payload \
              FROM deliveries d \
              JOIN webhook_endpoints e ON e.id = d.endpoint_id \
              JOIN events ev ON ev.id = d.event_id WHERE d.id IN (",

@@ -181,3 +181,55 @@ impl WebhookStore for SqliteStore {
         Ok(page_of(items, page.limit, |a| &a.delivery_id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn endpoints_from_before_formats_get_the_format_their_url_calls_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/old.db", dir.path().display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        MIGRATOR.run_to(1, &store.pool).await.unwrap();
+        let workspace = store.create_workspace("acme", crate::plan::Plan::Pro).await;
+        let workspace = workspace.unwrap().id;
+        let urls = [
+            (
+                "ep_slack",
+                "https://hooks.slack.com/services/T0/B0/x",
+                "slack",
+            ),
+            (
+                "ep_discord",
+                "https://discord.com/api/webhooks/1/a",
+                "discord",
+            ),
+            (
+                "ep_old_discord",
+                "https://discordapp.com/api/webhooks/1/a",
+                "discord",
+            ),
+            ("ep_plain", "https://example.com/hooks", "json"),
+        ];
+        for (id, url, _) in urls {
+            sqlx::query(
+                "INSERT INTO webhook_endpoints \
+                 (id, workspace_id, url, events, sealed_secret, created_at) \
+                 VALUES (?, ?, ?, '[\"lead.replied\"]', 'v1:sealed', 0)",
+            )
+            .bind(id)
+            .bind(&workspace)
+            .bind(url)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        }
+
+        store.migrate().await.unwrap();
+        for (id, url, format) in urls {
+            let endpoint = store.get_endpoint(&workspace, id).await.unwrap().unwrap();
+            assert_eq!(endpoint.format.as_str(), format, "{url}");
+        }
+    }
+}
