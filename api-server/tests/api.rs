@@ -661,6 +661,86 @@ async fn bad_webhook_registrations_name_the_field() {
 }
 
 #[tokio::test]
+async fn webhook_formats_are_detected_from_the_url_unless_given() {
+    let api = Api::start().await;
+    let cases = [
+        (
+            json!({"url": "https://hooks.slack.com/services/T0/B0/x"}),
+            "slack",
+        ),
+        (
+            json!({"url": "https://discord.com/api/webhooks/1/abc"}),
+            "discord",
+        ),
+        (
+            json!({"url": "https://discordapp.com/api/webhooks/1/abc"}),
+            "discord",
+        ),
+        (json!({"url": "https://example.com/hooks"}), "json"),
+        (
+            json!({"url": "https://hooks.slack.com/services/T0/B0/x", "format": "json"}),
+            "json",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/relay", "format": "discord"}),
+            "discord",
+        ),
+        (
+            json!({"url": "https://example.com/hooks", "format": null}),
+            "json",
+        ),
+    ];
+    let mut created = Vec::new();
+    for (mut body, format) in cases {
+        body["events"] = json!(["lead.replied"]);
+        let (status, endpoint) = api.post("/api/v1/webhooks", body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+        assert_eq!(endpoint["format"], format, "{body}");
+        let id = endpoint["id"].as_str().unwrap().to_owned();
+        let (_, fetched) = api.get(&format!("/api/v1/webhooks/{id}")).await;
+        assert_eq!(fetched["format"], format, "{body}");
+        created.push((id, format));
+    }
+    let (_, listed) = api.get("/api/v1/webhooks").await;
+    for (id, format) in created {
+        let listed = listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == id.as_str())
+            .unwrap();
+        assert_eq!(listed["format"], format);
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_webhook_format_is_refused_naming_the_field() {
+    let api = Api::start().await;
+    for format in [
+        json!("teams"),
+        json!("Slack"),
+        json!(""),
+        json!(1),
+        json!(["slack"]),
+    ] {
+        let body = json!({
+            "url": "https://hooks.slack.com/services/T0/B0/x",
+            "events": ["lead.replied"],
+            "format": format
+        });
+        let result = api.post("/api/v1/webhooks", body).await;
+        assert_error(
+            &result,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("format"),
+        );
+    }
+    let (_, listed) = api.get("/api/v1/webhooks").await;
+    assert_eq!(listed["data"], json!([]));
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods_answer_json_errors() {
     let api = Api::start().await;
     let result = api.get("/api/v1/nothing-here").await;

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use socialscalr_core::event::EventType;
 use socialscalr_core::ids;
 use socialscalr_core::model::{
-    LeadPatch, NewActivity, NewCampaign, NewLead, NewMember, NewMessage, NewSignal, NewToken, Role,
-    Scope, Stage,
+    EndpointFormat, LeadPatch, NewActivity, NewCampaign, NewLead, NewMember, NewMessage, NewSignal,
+    NewToken, Role, Scope, Stage,
 };
 use socialscalr_core::plan::Plan;
 use socialscalr_core::store::{
@@ -41,12 +41,22 @@ async fn workspace(store: &dyn Store, name: &str) -> String {
 }
 
 async fn endpoint(store: &dyn Store, workspace_id: &str, events: &[EventType]) -> String {
+    formatted_endpoint(store, workspace_id, events, EndpointFormat::Json).await
+}
+
+async fn formatted_endpoint(
+    store: &dyn Store,
+    workspace_id: &str,
+    events: &[EventType],
+    format: EndpointFormat,
+) -> String {
     let id = ids::new_id(ids::ENDPOINT);
     let row = NewEndpointRow {
         id: id.clone(),
         url: "http://127.0.0.1:9/hook".into(),
         description: None,
         events: events.to_vec(),
+        format,
         sealed_secret: "v1:sealed".into(),
     };
     store.create_endpoint(workspace_id, &row).await.unwrap();
@@ -850,6 +860,99 @@ mod cases {
         );
     }
 
+    pub async fn endpoint_formats_are_kept_and_handed_to_the_dispatcher(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        let mut ids = Vec::new();
+        for format in EndpointFormat::ALL {
+            let id = formatted_endpoint(store, &ws, &[EventType::LeadReplied], format).await;
+            let stored = store.get_endpoint(&ws, &id).await.unwrap().unwrap();
+            assert_eq!(stored.format, format);
+            ids.push((id, format));
+        }
+        let listed = store.list_endpoints(&ws, &page(10)).await.unwrap();
+        assert!(ids.iter().all(|(id, format)| {
+            listed
+                .items
+                .iter()
+                .any(|e| &e.id == id && e.format == *format)
+        }));
+
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
+        store
+            .add_message(&ws, &created.lead.id, &message("inbound", "one"))
+            .await
+            .unwrap();
+        let claimed = claim_all(store, "w1", later(1)).await;
+        assert_eq!(claimed.len(), 3);
+        for delivery in &claimed {
+            let expected = ids
+                .iter()
+                .find(|(id, _)| *id == delivery.endpoint_id)
+                .unwrap();
+            assert_eq!(delivery.format, expected.1);
+        }
+    }
+
+    pub async fn a_rate_limited_attempt_is_made_again_under_the_same_number(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        let ep = endpoint(store, &ws, &[EventType::LeadReplied]).await;
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
+        store
+            .add_message(&ws, &created.lead.id, &message("inbound", "one"))
+            .await
+            .unwrap();
+
+        let claimed = claim_all(store, "w1", later(1)).await;
+        assert_eq!(claimed[0].attempt, 1);
+        let limited = record(
+            &claimed[0],
+            AttemptResult::RateLimited(later(30)),
+            Some(429),
+        );
+        store.record_attempt(&limited).await.unwrap();
+        assert!(
+            claim_all(store, "w1", later(20)).await.is_empty(),
+            "not due yet"
+        );
+
+        let again = claim_all(store, "w1", later(31)).await;
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempt, 1, "the 429 did not use up an attempt");
+        let started = again[0]
+            .first_attempt_at
+            .expect("the window started at the 429");
+        assert_eq!(
+            time::to_micros(started),
+            time::to_micros(limited.attempted_at)
+        );
+        store
+            .record_attempt(&record(
+                &again[0],
+                AttemptResult::RetryAt(later(60)),
+                Some(500),
+            ))
+            .await
+            .unwrap();
+        let next = claim_all(store, "w1", later(61)).await;
+        assert_eq!(next[0].attempt, 2, "an ordinary failure counts");
+
+        let log = store.list_attempts(&ws, &ep, &page(10)).await.unwrap();
+        let numbers: Vec<(u32, Option<u16>)> = log
+            .items
+            .iter()
+            .map(|a| (a.attempt, a.status_code))
+            .collect();
+        assert_eq!(numbers, vec![(1, Some(500)), (1, Some(429))]);
+        assert!(log.items[1].next_retry_at.is_some());
+        assert_eq!(store.delivery_counts(&ws).await.unwrap().pending, 1);
+    }
+
     pub async fn a_gone_endpoint_is_disabled_and_its_queue_cancelled(store: &dyn Store) {
         let ws = workspace(store, "acme").await;
         let ep = endpoint(store, &ws, &[EventType::LeadReplied]).await;
@@ -1356,6 +1459,8 @@ macro_rules! conformance {
             case!(claims_are_exclusive_until_released_or_expired);
             case!(claims_respect_the_per_endpoint_cap_and_skipped_endpoints);
             case!(attempts_are_recorded_and_move_the_delivery_on);
+            case!(endpoint_formats_are_kept_and_handed_to_the_dispatcher);
+            case!(a_rate_limited_attempt_is_made_again_under_the_same_number);
             case!(a_gone_endpoint_is_disabled_and_its_queue_cancelled);
             case!(deleting_an_endpoint_hides_it_and_cancels_its_queue);
             case!(the_delivery_log_shows_only_the_last_hundred_attempts);

@@ -1,13 +1,22 @@
-//! One delivery attempt: sign the stored envelope, POST it, and describe what happened.
+//! One delivery attempt: sign the body (the stored envelope, or the event rendered for a
+//! chat service), POST it, and describe what happened.
 
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use socialscalr_core::model::EndpointFormat;
 use socialscalr_core::signing::{self, body_signature, timestamped_signature};
 use socialscalr_core::store::ClaimedDelivery;
 use socialscalr_core::target::TargetPolicy;
 use url::Url;
+
+use crate::render;
+
+/// What Slack and Discord document for their webhooks' bodies.
+const CHAT_CONTENT_TYPE: &str = "application/json";
+/// Discord's seconds until its rate-limit bucket refills, with a fraction.
+const RESET_AFTER: HeaderName = HeaderName::from_static("x-ratelimit-reset-after");
 
 /// How much of a receiver's answer the delivery log keeps.
 pub const EXCERPT_BYTES: usize = 1_024;
@@ -19,7 +28,8 @@ pub struct Exchange {
     pub error: Option<String>,
     pub excerpt: Option<String>,
     pub duration: Duration,
-    /// A receiver's `Retry-After` on 429 or 503.
+    /// A receiver's `Retry-After` on 429 or 503; for a chat service, the longest wait
+    /// any of its hints asks for.
     pub retry_after: Option<Duration>,
 }
 
@@ -39,14 +49,15 @@ impl Exchange {
     }
 }
 
-/// The headers of one attempt.
+/// The headers of one attempt that sends `body`. Chat services ignore the signatures;
+/// they are sent all the same, for relays that speak those formats and can verify them.
 pub fn headers(
     delivery: &ClaimedDelivery,
+    body: &[u8],
     secret: &str,
     attempt_id: &str,
     timestamp: i64,
 ) -> HeaderMap {
-    let body = delivery.payload.as_bytes();
     let pairs = [
         (signing::SIGNATURE_HEADER, body_signature(secret, body)),
         (
@@ -63,10 +74,11 @@ pub fn headers(
         (signing::ATTEMPT_HEADER, delivery.attempt.to_string()),
     ];
     let mut headers = HeaderMap::with_capacity(pairs.len() + 1);
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static(signing::CONTENT_TYPE),
-    );
+    let content_type = match delivery.format {
+        EndpointFormat::Json => signing::CONTENT_TYPE,
+        EndpointFormat::Slack | EndpointFormat::Discord => CHAT_CONTENT_TYPE,
+    };
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     for (name, value) in pairs {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
@@ -92,11 +104,18 @@ pub async fn send(
         return Exchange::failed_before_sending(format!("target refused: {error}"));
     }
 
+    let body = render::body(delivery.format, &delivery.payload).into_owned();
     let started = Instant::now();
     let request = client
         .post(url)
-        .headers(headers(delivery, secret, attempt_id, timestamp))
-        .body(delivery.payload.clone());
+        .headers(headers(
+            delivery,
+            body.as_bytes(),
+            secret,
+            attempt_id,
+            timestamp,
+        ))
+        .body(body);
     let mut response = match request.send().await {
         Ok(response) => response,
         Err(error) => {
@@ -110,12 +129,7 @@ pub async fn send(
         }
     };
     let status = response.status();
-    let retry_after = matches!(
-        status,
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-    )
-    .then(|| retry_after(response.headers()))
-    .flatten();
+    let headers = response.headers().clone();
 
     // Read a bounded excerpt; the client's deadline also bounds a receiver that trickles.
     let mut excerpt = Vec::new();
@@ -131,6 +145,13 @@ pub async fn send(
         }
     }
     let duration = started.elapsed();
+    let retry_after = match status {
+        StatusCode::TOO_MANY_REQUESTS if delivery.format.is_chat() => {
+            chat_retry_after(&headers, &excerpt)
+        }
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => retry_after(&headers),
+        _ => None,
+    };
     let error = error.or_else(|| {
         if status.is_redirection() {
             Some("redirects are not followed".to_owned())
@@ -186,6 +207,25 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
+/// How long a chat service asks to wait: the longest of `Retry-After` and Discord's
+/// `X-RateLimit-Reset-After` header and `retry_after` body field, which may have fractions.
+fn chat_retry_after(headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.trim().parse::<f64>().ok())
+    };
+    let in_body = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| value.get("retry_after")?.as_f64());
+    [header(RETRY_AFTER), header(RESET_AFTER), in_body]
+        .into_iter()
+        .flatten()
+        .filter_map(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .max()
+}
+
 /// The first bytes of a response as text, cut on a character boundary.
 pub fn text_excerpt(bytes: &[u8]) -> String {
     let bytes = &bytes[..bytes.len().min(EXCERPT_BYTES)];
@@ -217,5 +257,32 @@ mod tests {
             HeaderValue::from_static("Wed, 21 Oct 2026 07:28:00 GMT"),
         );
         assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn chat_services_hints_are_read_with_fractions_and_the_longest_wins() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(chat_retry_after(&headers, b""), None);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        assert_eq!(
+            chat_retry_after(&headers, b"ok"),
+            Some(Duration::from_secs(1))
+        );
+        headers.insert(RESET_AFTER, HeaderValue::from_static("2.5"));
+        assert_eq!(
+            chat_retry_after(&headers, b""),
+            Some(Duration::from_millis(2_500))
+        );
+        let body = br#"{"message": "You are being rate limited.", "retry_after": 64.5,
+                        "global": false}"#;
+        assert_eq!(
+            chat_retry_after(&headers, body),
+            Some(Duration::from_millis(64_500))
+        );
+        let nonsense = HeaderMap::from_iter([(RETRY_AFTER, HeaderValue::from_static("-3"))]);
+        assert_eq!(
+            chat_retry_after(&nonsense, br#"{"retry_after": "soon"}"#),
+            None
+        );
     }
 }

@@ -1,10 +1,13 @@
 //! The dispatcher: claims due deliveries from the store, signs and POSTs them with a
 //! bounded number in flight (and a smaller bound per endpoint, so one slow receiver holds
-//! only its own slots), and records every attempt with what follows it.
+//! only its own slots), and records every attempt with what follows it. Slack and Discord
+//! endpoints get the event rendered for their service, paced to the rate it accepts.
 
 mod attempt;
 mod client;
 mod outcome;
+mod pacing;
+mod render;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,9 +24,16 @@ use socialscalr_core::target::TargetPolicy;
 use socialscalr_core::time;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::pacing::Pacer;
+
+/// The longest a chat service's 429 keeps its endpoint out of claims.
+const MAX_HOLD_OFF: Duration = Duration::from_secs(3_600);
+
 pub use attempt::EXCERPT_BYTES;
+pub use pacing::ChatPacing;
 
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
@@ -43,6 +53,8 @@ pub struct DispatcherConfig {
     pub shutdown_grace: Duration,
     pub schedule: RetrySchedule,
     pub target_policy: TargetPolicy,
+    /// The least time between two messages to one Slack or Discord webhook.
+    pub chat_pacing: ChatPacing,
 }
 
 impl DispatcherConfig {
@@ -57,6 +69,7 @@ impl DispatcherConfig {
             shutdown_grace: Duration::from_secs(20),
             schedule,
             target_policy,
+            chat_pacing: ChatPacing::standard(),
         }
     }
 }
@@ -79,6 +92,7 @@ struct Shared {
     client: reqwest::Client,
     config: DispatcherConfig,
     in_flight: Mutex<HashMap<String, u32>>,
+    pacer: Pacer,
 }
 
 /// Holds an endpoint slot and a global slot until the attempt is recorded.
@@ -117,6 +131,7 @@ impl Dispatcher {
             client,
             config,
             in_flight: Mutex::new(HashMap::new()),
+            pacer: Pacer::default(),
         };
         Ok(Self {
             shared: Arc::new(shared),
@@ -179,6 +194,7 @@ impl Dispatcher {
             let batch_was_full = free > 0 && claimed.len() == free;
             for delivery in claimed {
                 let slot = shared.take_slot(&permits, &delivery.endpoint_id);
+                let turn = shared.turn(&delivery);
                 let shared = Arc::clone(&shared);
                 let span = tracing::info_span!(
                     "delivery",
@@ -190,7 +206,7 @@ impl Dispatcher {
                 );
                 tasks.spawn(
                     async move {
-                        shared.deliver(delivery).await;
+                        shared.deliver(delivery, turn).await;
                         drop(slot);
                     }
                     .instrument(span),
@@ -199,9 +215,18 @@ impl Dispatcher {
             if batch_was_full {
                 continue;
             }
+            // A paced endpoint whose turn comes before the next poll is claimed on time.
+            let next_turn = shared.pacer.next_turn(Instant::now());
+            let turn = async move {
+                match next_turn {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = &mut notified => {}
                 () = tokio::time::sleep(config.poll_interval) => {}
+                () = turn => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 () = &mut shutdown => break,
             }
@@ -223,13 +248,19 @@ impl Dispatcher {
 }
 
 impl Shared {
+    /// Endpoints not to claim for now: those with all their slots taken, and paced
+    /// endpoints waiting for their turn.
     fn full_endpoints(&self) -> Vec<String> {
+        let resting = self.pacer.resting(Instant::now());
         let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        in_flight
+        let full = in_flight
             .iter()
-            .filter(|(_, count)| **count >= self.config.per_endpoint)
+            .filter(|(endpoint, count)| {
+                **count >= self.config.per_endpoint && !resting.contains(endpoint)
+            })
             .map(|(endpoint, _)| endpoint.clone())
-            .collect()
+            .collect::<Vec<_>>();
+        [resting, full].concat()
     }
 
     fn take_slot(self: &Arc<Self>, permits: &Arc<Semaphore>, endpoint_id: &str) -> Slot {
@@ -249,7 +280,22 @@ impl Shared {
         }
     }
 
-    async fn deliver(&self, delivery: ClaimedDelivery) {
+    /// Takes a paced endpoint's next turn; taken as deliveries are claimed, the turns keep
+    /// the order of the events.
+    fn turn(&self, delivery: &ClaimedDelivery) -> Option<(Instant, Duration)> {
+        let spacing = self.config.chat_pacing.spacing(delivery.format)?;
+        let turn = self
+            .pacer
+            .reserve(&delivery.endpoint_id, spacing, Instant::now());
+        Some((turn, spacing))
+    }
+
+    async fn deliver(&self, delivery: ClaimedDelivery, turn: Option<(Instant, Duration)>) {
+        if let Some((turn, spacing)) = turn {
+            self.pacer
+                .wait_for(&delivery.endpoint_id, turn, spacing)
+                .await;
+        }
         let attempt_id = new_id(ids::ATTEMPT);
         let attempted_at = time::now();
         let exchange = match self
@@ -278,9 +324,20 @@ impl Shared {
                 }
             }
         };
+        if delivery.format.is_chat()
+            && exchange.status == Some(reqwest::StatusCode::TOO_MANY_REQUESTS)
+        {
+            let wait = exchange
+                .retry_after
+                .unwrap_or(outcome::CHAT_RATE_LIMIT_WAIT)
+                .min(MAX_HOLD_OFF);
+            self.pacer
+                .hold_off(&delivery.endpoint_id, Instant::now() + wait);
+        }
         let first_attempt_at = delivery.first_attempt_at.unwrap_or(attempted_at);
         let result = outcome::decide(
             &exchange,
+            delivery.format,
             &self.config.schedule,
             delivery.attempt,
             first_attempt_at,
@@ -293,6 +350,11 @@ impl Shared {
                 status = exchange.status.map(|s| s.as_u16()),
                 duration_ms = exchange.duration.as_millis() as u64,
                 "Delivered"
+            ),
+            AttemptResult::RateLimited(at) => tracing::info!(
+                format = %delivery.format,
+                retry_at = %time::rfc3339(at),
+                "Rate limited by the chat service; the attempt is made again"
             ),
             _ => tracing::warn!(
                 delivery_id = %attempt_id,

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use socialscalr_core::crypto::SecretBox;
 use socialscalr_core::event::EventType;
 use socialscalr_core::ids;
-use socialscalr_core::model::{AttemptOutcome, DeliveryAttempt, NewMessage};
+use socialscalr_core::model::{AttemptOutcome, DeliveryAttempt, EndpointFormat, NewMessage};
 use socialscalr_core::plan::Plan;
 use socialscalr_core::retry::RetrySchedule;
 use socialscalr_core::signing;
@@ -149,6 +149,7 @@ impl Setup {
             url: url.to_owned(),
             description: None,
             events: vec![EventType::LeadReplied],
+            format: EndpointFormat::Json,
         };
         self.store
             .create_endpoint(&self.workspace, &row)

@@ -49,12 +49,13 @@ pub async fn create(
         url: new.url.clone(),
         description: new.description.clone(),
         events: new.event_set(),
+        format: new.resolved_format(),
     };
     let endpoint = state
         .store
         .create_endpoint(caller.workspace_id(), &row)
         .await?;
-    tracing::info!(endpoint = %endpoint.id, "Webhook endpoint created");
+    tracing::info!(endpoint = %endpoint.id, format = %endpoint.format, "Webhook endpoint created");
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/webhooks/{}", endpoint.id)) {
         headers.insert(header::LOCATION, location);

@@ -1,6 +1,8 @@
 use std::collections::BTreeSet;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use url::Url;
 use utoipa::ToSchema;
 
 use super::{FieldError, check_optional_text};
@@ -14,6 +16,7 @@ pub struct WebhookEndpoint {
     pub url: String,
     pub description: Option<String>,
     pub events: Vec<EventType>,
+    pub format: EndpointFormat,
     pub disabled: bool,
     /// Why the endpoint was disabled, such as `gone` after a 410.
     pub disabled_reason: Option<String>,
@@ -29,6 +32,118 @@ pub struct NewWebhookEndpoint {
     pub events: Vec<EventType>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Detected from the URL when absent.
+    #[serde(default)]
+    pub format: Option<EndpointFormat>,
+}
+
+/// The body an endpoint receives: the signed event envelope, or the event rendered as a
+/// chat message that a Slack or Discord incoming webhook accepts.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointFormat {
+    #[default]
+    Json,
+    Slack,
+    Discord,
+}
+
+impl EndpointFormat {
+    pub const ALL: [EndpointFormat; 3] = [
+        EndpointFormat::Json,
+        EndpointFormat::Slack,
+        EndpointFormat::Discord,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointFormat::Json => "json",
+            EndpointFormat::Slack => "slack",
+            EndpointFormat::Discord => "discord",
+        }
+    }
+
+    /// The format an incoming-webhook URL of Slack or Discord calls for; `json` for any
+    /// other URL.
+    pub fn detect(url: &Url) -> EndpointFormat {
+        if url.scheme() != "https" {
+            return EndpointFormat::Json;
+        }
+        let host = url.host_str().unwrap_or_default().trim_end_matches('.');
+        let path = url.path();
+        let discord_host = matches!(
+            host,
+            "discord.com"
+                | "discordapp.com"
+                | "ptb.discord.com"
+                | "canary.discord.com"
+                | "ptb.discordapp.com"
+                | "canary.discordapp.com"
+        );
+        if host == "hooks.slack.com" && path.starts_with("/services/") {
+            EndpointFormat::Slack
+        } else if discord_host && is_discord_webhook_path(path) {
+            EndpointFormat::Discord
+        } else {
+            EndpointFormat::Json
+        }
+    }
+
+    /// Whether deliveries are chat messages rather than the signed envelope.
+    pub fn is_chat(self) -> bool {
+        self != EndpointFormat::Json
+    }
+}
+
+/// `/api/webhooks/…`, or with an API version such as `/api/v10/webhooks/…`.
+fn is_discord_webhook_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/api/") else {
+        return false;
+    };
+    let rest = match rest.split_once('/') {
+        Some((version, tail))
+            if version.len() > 1
+                && version.starts_with('v')
+                && version[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            tail
+        }
+        _ => rest,
+    };
+    rest.starts_with("webhooks/")
+}
+
+// Read as a string, so that a value of the wrong type (`"format": 1`) is refused as a bad
+// `format` rather than as malformed JSON, which serde_json reports for a non-string enum.
+impl<'de> Deserialize<'de> for EndpointFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+
+        impl serde::de::Visitor<'_> for Name {
+            type Value = EndpointFormat;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("one of `json`, `slack`, `discord`")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                EndpointFormat::ALL
+                    .into_iter()
+                    .find(|format| format.as_str() == text)
+                    .ok_or_else(|| E::unknown_variant(text, &["json", "slack", "discord"]))
+            }
+        }
+
+        deserializer.deserialize_str(Name)
+    }
+}
+
+impl fmt::Display for EndpointFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl NewWebhookEndpoint {
@@ -44,6 +159,13 @@ impl NewWebhookEndpoint {
             ));
         }
         check_optional_text("description", self.description.as_deref(), 500)
+    }
+
+    /// The format asked for, or the one the URL calls for.
+    pub fn resolved_format(&self) -> EndpointFormat {
+        self.format.unwrap_or_else(|| {
+            Url::parse(&self.url).map_or(EndpointFormat::Json, |url| EndpointFormat::detect(&url))
+        })
     }
 
     /// The subscribed events, each once, in a stable order.
@@ -92,6 +214,8 @@ pub enum AttemptOutcome {
     Failed,
     /// The receiver answered 410: the endpoint was disabled.
     EndpointGone,
+    /// A chat service asked to slow down; the same attempt is made again when it allows.
+    RateLimited,
 }
 
 #[cfg(test)]
@@ -126,5 +250,70 @@ mod tests {
             fine.event_set(),
             vec![EventType::LeadConnected, EventType::LeadReplied]
         );
+    }
+
+    fn detected(url: &str) -> EndpointFormat {
+        EndpointFormat::detect(&Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn slack_and_discord_webhook_urls_are_recognised() {
+        let slack = "https://hooks.slack.com/services/T000/B000/XXXX";
+        assert_eq!(detected(slack), EndpointFormat::Slack);
+        assert_eq!(
+            detected("https://HOOKS.SLACK.COM./services/T0/B0/x"),
+            EndpointFormat::Slack
+        );
+        for discord in [
+            "https://discord.com/api/webhooks/123/abc",
+            "https://discordapp.com/api/webhooks/123/abc",
+            "https://canary.discord.com/api/webhooks/123/abc?thread_id=9",
+            "https://discord.com/api/v10/webhooks/123/abc",
+        ] {
+            assert_eq!(detected(discord), EndpointFormat::Discord, "{discord}");
+        }
+    }
+
+    #[test]
+    fn other_urls_including_look_alikes_get_the_json_envelope() {
+        for url in [
+            "https://example.com/hooks",
+            "http://hooks.slack.com/services/T0/B0/x",
+            "https://hooks.slack.com.evil.example/services/T0/B0/x",
+            "https://evilhooks.slack.com/services/T0/B0/x",
+            "https://hooks.slack.com/workflows/T0/A0/1/x",
+            "https://discord.com/channels/1/2",
+            "https://discord.com/api/vx/webhooks/1/a",
+            "https://notdiscord.com/api/webhooks/1/a",
+            "https://example.com/api/webhooks/1/a",
+        ] {
+            assert_eq!(detected(url), EndpointFormat::Json, "{url}");
+        }
+    }
+
+    #[test]
+    fn an_explicit_format_wins_over_the_url() {
+        let endpoint = |value| serde_json::from_value::<NewWebhookEndpoint>(value).unwrap();
+        let detected = endpoint(json!({
+            "url": "https://hooks.slack.com/services/T0/B0/x", "events": ["lead.replied"]
+        }));
+        assert_eq!(detected.resolved_format(), EndpointFormat::Slack);
+        let explicit = endpoint(json!({
+            "url": "https://hooks.slack.com/services/T0/B0/x",
+            "events": ["lead.replied"],
+            "format": "json"
+        }));
+        assert_eq!(explicit.resolved_format(), EndpointFormat::Json);
+        let relay = endpoint(json!({
+            "url": "https://chat.example.com/hooks/abc",
+            "events": ["lead.replied"],
+            "format": "discord"
+        }));
+        assert_eq!(relay.resolved_format(), EndpointFormat::Discord);
+        let error = serde_json::from_value::<NewWebhookEndpoint>(json!({
+            "url": "https://example.com", "events": ["lead.replied"], "format": "teams"
+        }))
+        .unwrap_err();
+        assert!(error.to_string().contains("teams"), "{error}");
     }
 }

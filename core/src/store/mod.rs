@@ -16,9 +16,9 @@ use tokio::sync::Notify;
 
 use crate::event::EventType;
 use crate::model::{
-    Activity, AttemptOutcome, Campaign, DeliveryAttempt, FieldError, LeadPatch, LeadWithHistory,
-    Member, Message, NewActivity, NewCampaign, NewLead, NewMember, NewMessage, NewSignal, Signal,
-    SignalType, Stage, WebhookEndpoint, Workspace,
+    Activity, AttemptOutcome, Campaign, DeliveryAttempt, EndpointFormat, FieldError, LeadPatch,
+    LeadWithHistory, Member, Message, NewActivity, NewCampaign, NewLead, NewMember, NewMessage,
+    NewSignal, Signal, SignalType, Stage, WebhookEndpoint, Workspace,
 };
 use crate::plan::Plan;
 use crate::time::Timestamp;
@@ -100,6 +100,7 @@ pub struct NewEndpointRow {
     pub url: String,
     pub description: Option<String>,
     pub events: Vec<EventType>,
+    pub format: EndpointFormat,
     pub sealed_secret: String,
 }
 
@@ -124,6 +125,7 @@ pub struct ClaimedDelivery {
     pub workspace_id: String,
     pub endpoint_id: String,
     pub url: String,
+    pub format: EndpointFormat,
     pub sealed_secret: String,
     pub event_id: String,
     pub event_type: EventType,
@@ -138,6 +140,9 @@ pub struct ClaimedDelivery {
 pub enum AttemptResult {
     Delivered,
     RetryAt(Timestamp),
+    /// A chat service asked to slow down (429): the same attempt number is tried again
+    /// at this time, without counting against the retry schedule.
+    RateLimited(Timestamp),
     /// The schedule is exhausted; the delivery is failed for good.
     GaveUp,
     /// The receiver answered 410: the endpoint is disabled and its queue cancelled.
@@ -151,6 +156,7 @@ impl AttemptResult {
             AttemptResult::RetryAt(_) => AttemptOutcome::RetryScheduled,
             AttemptResult::GaveUp => AttemptOutcome::Failed,
             AttemptResult::EndpointGone => AttemptOutcome::EndpointGone,
+            AttemptResult::RateLimited(_) => AttemptOutcome::RateLimited,
         }
     }
 }

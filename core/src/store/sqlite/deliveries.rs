@@ -84,7 +84,8 @@ impl DeliveryStore for SqliteStore {
 
         let mut details = QueryBuilder::<Sqlite>::new(
             "SELECT d.id, d.workspace_id, d.endpoint_id, d.attempts, d.first_attempt_at, \
-             e.url, e.sealed_secret, ev.id AS event_id, ev.type AS event_type, ev.payload \
+             e.url, e.format, e.sealed_secret, \
+             ev.id AS event_id, ev.type AS event_type, ev.payload \
              FROM deliveries d \
              JOIN webhook_endpoints e ON e.id = d.endpoint_id \
              JOIN events ev ON ev.id = d.event_id WHERE d.id IN (",
@@ -106,6 +107,7 @@ impl DeliveryStore for SqliteStore {
                     workspace_id: row.try_get("workspace_id")?,
                     endpoint_id: row.try_get("endpoint_id")?,
                     url: row.try_get("url")?,
+                    format: decode_enum("format", row.try_get("format")?)?,
                     sealed_secret: row.try_get("sealed_secret")?,
                     event_id: row.try_get("event_id")?,
                     event_type: EventType::from_str(&event_type)
@@ -134,8 +136,13 @@ impl DeliveryStore for SqliteStore {
         let endpoint_id: String = delivery.try_get("endpoint_id")?;
 
         let next_retry_at = match record.result {
-            AttemptResult::RetryAt(at) => Some(to_micros(at)),
+            AttemptResult::RetryAt(at) | AttemptResult::RateLimited(at) => Some(to_micros(at)),
             _ => None,
+        };
+        // A rate-limited attempt is made again under the same number.
+        let counted = match record.result {
+            AttemptResult::RateLimited(_) => record.attempt.saturating_sub(1),
+            _ => record.attempt,
         };
         sqlx::query(
             "INSERT INTO delivery_attempts (id, delivery_id, workspace_id, endpoint_id, event_id, \
@@ -163,7 +170,7 @@ impl DeliveryStore for SqliteStore {
 
         let (status, finished_at) = match record.result {
             AttemptResult::Delivered => ("succeeded", Some(attempted_at)),
-            AttemptResult::RetryAt(_) => ("pending", None),
+            AttemptResult::RetryAt(_) | AttemptResult::RateLimited(_) => ("pending", None),
             AttemptResult::GaveUp => ("failed", Some(attempted_at)),
             AttemptResult::EndpointGone => ("cancelled", Some(attempted_at)),
         };
@@ -175,7 +182,7 @@ impl DeliveryStore for SqliteStore {
              WHERE id = ? AND status = 'pending'",
         )
         .bind(status)
-        .bind(i64::from(record.attempt))
+        .bind(i64::from(counted))
         .bind(attempted_at)
         .bind(next_retry_at)
         .bind(finished_at)

@@ -266,6 +266,7 @@ mod tests {
             description: None,
             events: vec![EventType::SubscriptionCreated],
             sealed_secret: "v1:sealed".into(),
+            format: crate::model::EndpointFormat::Json,
         };
         store.create_endpoint(&workspace.id, &row).await.unwrap();
         store

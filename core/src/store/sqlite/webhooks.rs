@@ -14,7 +14,7 @@ use crate::time::{self, from_micros, to_micros};
 use super::*;
 
 const ENDPOINT_COLUMNS: &str =
-    "id, url, description, events, disabled, disabled_reason, created_at";
+    "id, url, description, events, format, disabled, disabled_reason, created_at";
 
 pub(super) fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint> {
     let disabled: i64 = row.try_get("disabled")?;
@@ -23,6 +23,7 @@ pub(super) fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint> {
         url: row.try_get("url")?,
         description: row.try_get("description")?,
         events: decode_json("events", row.try_get("events")?)?,
+        format: decode_enum("format", row.try_get("format")?)?,
         disabled: disabled != 0,
         disabled_reason: row.try_get("disabled_reason")?,
         created_at: from_micros(row.try_get("created_at")?),
@@ -70,20 +71,22 @@ impl WebhookStore for SqliteStore {
             url: new.url.clone(),
             description: new.description.clone(),
             events: new.events.clone(),
+            format: new.format,
             disabled: false,
             disabled_reason: None,
             created_at: time::now(),
         };
         sqlx::query(
             "INSERT INTO webhook_endpoints \
-             (id, workspace_id, url, description, events, sealed_secret, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             (id, workspace_id, url, description, events, format, sealed_secret, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&endpoint.id)
         .bind(workspace_id)
         .bind(&endpoint.url)
         .bind(&endpoint.description)
         .bind(json_text(&endpoint.events))
+        .bind(endpoint.format.as_str())
         .bind(&new.sealed_secret)
         .bind(to_micros(endpoint.created_at))
         .execute(&self.pool)
@@ -184,5 +187,64 @@ impl WebhookStore for SqliteStore {
             .map(attempt_from_row)
             .collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, page.limit, |a| &a.delivery_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn endpoints_from_before_formats_get_the_format_their_url_calls_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/old.db", dir.path().display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        MIGRATOR.run_to(1, &store.pool).await.unwrap();
+        // Written as the schema of that time had it: later migrations add columns.
+        let workspace = "ws_01J00000000000000000000000".to_owned();
+        sqlx::query(
+            "INSERT INTO workspaces (id, name, plan, created_at) VALUES (?, 'acme', 'pro', 0)",
+        )
+        .bind(&workspace)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let urls = [
+            (
+                "ep_slack",
+                "https://hooks.slack.com/services/T0/B0/x",
+                "slack",
+            ),
+            (
+                "ep_discord",
+                "https://discord.com/api/webhooks/1/a",
+                "discord",
+            ),
+            (
+                "ep_old_discord",
+                "https://discordapp.com/api/webhooks/1/a",
+                "discord",
+            ),
+            ("ep_plain", "https://example.com/hooks", "json"),
+        ];
+        for (id, url, _) in urls {
+            sqlx::query(
+                "INSERT INTO webhook_endpoints \
+                 (id, workspace_id, url, events, sealed_secret, created_at) \
+                 VALUES (?, ?, ?, '[\"lead.replied\"]', 'v1:sealed', 0)",
+            )
+            .bind(id)
+            .bind(&workspace)
+            .bind(url)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        }
+
+        store.migrate().await.unwrap();
+        for (id, url, format) in urls {
+            let endpoint = store.get_endpoint(&workspace, id).await.unwrap().unwrap();
+            assert_eq!(endpoint.format.as_str(), format, "{url}");
+        }
     }
 }
