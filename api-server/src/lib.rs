@@ -13,7 +13,7 @@ mod pagination;
 mod request_log;
 mod routes;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +28,9 @@ pub use audit::AuditWriter;
 pub use error::ApiError;
 pub use extract::MAX_BODY_BYTES;
 pub use routes::openapi;
+
+/// How long a stop waits for open requests before closing their connections.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How long a rotated token keeps working unless the rotation says otherwise.
 pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3_600);
@@ -79,9 +82,24 @@ pub async fn serve(
             limiter.prune(socialscalr_core::time::now());
         }
     });
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // A client that never finishes its request must not hold the process past the grace.
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
+    let serving = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);
+    let deadline = async move {
+        let _ = stopped.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let served = tokio::select! {
+        served = serving.into_future() => served,
+        () = deadline => {
+            tracing::warn!("Connections still open after the shutdown grace period; closing them");
+            Ok(())
+        }
+    };
     pruning.abort();
     audit.flush().await;
     served

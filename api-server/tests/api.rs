@@ -88,6 +88,11 @@ async fn bad_lead_bodies_name_the_field_and_write_nothing() {
             "campaign_id",
         ),
         (json!({}), "linkedin_url"),
+        (json!(["Array Lead", null, "x@y.com"]), "body"),
+        (
+            json!({"name": "A", "custom_fields": {"k": "bell\u{7}"}}),
+            "custom_fields.k",
+        ),
     ];
     for (body, field) in cases {
         let result = api.post("/api/v1/leads", body.clone()).await;
@@ -281,6 +286,14 @@ async fn messages_and_activities_move_the_lead_and_report_their_event() {
         (json!({"direction": "inbound"}), "text"),
         (
             json!({"direction": "inbound", "text": "x", "sent_at": "yesterday"}),
+            "sent_at",
+        ),
+        (
+            json!({"direction": "inbound", "text": "x", "sent_at": "2999-01-01T00:00:00Z"}),
+            "sent_at",
+        ),
+        (
+            json!({"direction": "inbound", "text": "x", "sent_at": "0000-01-01T00:00:00+23:59"}),
             "sent_at",
         ),
     ];
@@ -755,6 +768,8 @@ async fn unknown_routes_and_methods_answer_json_errors() {
         None,
     );
     let result = api.get("/api/v1/leads/ld_01J00000000000000000000000").await;
+    assert_error(&result, StatusCode::NOT_FOUND, "not_found", None);
+    let result = api.get("/api/v1/leads/%FF").await;
     assert_error(&result, StatusCode::NOT_FOUND, "not_found", None);
     let result = api.get("/api/v1/leads/'%20OR%201=1").await;
     assert_error(&result, StatusCode::NOT_FOUND, "not_found", None);

@@ -102,7 +102,9 @@ impl Api {
             lease: Duration::from_secs(60),
             limit: 100,
             per_endpoint: 100,
+            per_workspace: 1_000,
             skip_endpoints: &[],
+            skip_workspaces: &[],
         };
         self.store.claim_deliveries(&request).await.unwrap()
     }

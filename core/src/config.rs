@@ -65,11 +65,16 @@ fn sqlite_url(dir: &Path) -> String {
 
 /// The directory holding a `sqlite://` database file, to create it before opening.
 pub fn sqlite_dir(url: &str) -> Option<PathBuf> {
+    sqlite_file(url)?.parent().map(Path::to_path_buf)
+}
+
+/// The database file a `sqlite://` URL names; `None` for an in-memory database.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next().unwrap_or(path);
-    Path::new(path).parent().map(Path::to_path_buf)
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 pub fn listen_addr(flag: Option<SocketAddr>, default: &str) -> Result<SocketAddr, ConfigError> {

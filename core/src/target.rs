@@ -71,10 +71,11 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let segments = ip.segments();
     let tail = || Ipv4Addr::from(ip.to_bits() as u32);
     match segments {
-        [0, 0, 0, 0, 0, 0xffff, _, _] => Some(tail()),
-        // IPv4-compatible (deprecated) but still routed by some stacks; `::` and `::1`
-        // are left to the IPv6 rules.
-        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(tail()),
+        // IPv4-mapped, and IPv4-translated (`::ffff:0:a.b.c.d`).
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => Some(tail()),
+        // IPv4-compatible (deprecated, still routed by some stacks): all of `::/96` but `::`
+        // and `::1`, which the IPv6 rules name.
+        [0, 0, 0, 0, 0, 0, _, _] if !ip.is_loopback() && !ip.is_unspecified() => Some(tail()),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(tail()),
         [0x2002, hi, lo, ..] => {
             let bits = (u32::from(hi) << 16) | u32::from(lo);
@@ -97,6 +98,9 @@ fn classify_v6(ip: Ipv6Addr) -> Option<AddressClass> {
     } else if first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfec0 {
         // Unique local, and the deprecated site-local range.
         AddressClass::Private
+    } else if first == 0x0064 && ip.segments()[1] == 0xff9b {
+        // Local-use NAT64 (64:ff9b:1::/48) translates to whatever the local network holds.
+        AddressClass::Reserved
     } else if first == 0x2001 && ip.segments()[1] == 0x0db8 {
         AddressClass::Documentation
     } else if first == 0x2001 && ip.segments()[1] < 0x0200 || first == 0x0100 {
@@ -226,6 +230,16 @@ mod tests {
         assert_eq!(classify(ip("64:ff9b::a00:1")), Some(AddressClass::Private));
         assert_eq!(classify(ip("2002:7f00:1::")), Some(AddressClass::Loopback));
         assert_eq!(classify(ip("::ffff:8.8.8.8")), None);
+        assert_eq!(
+            classify(ip("::ffff:0:127.0.0.1")),
+            Some(AddressClass::Loopback)
+        );
+        assert_eq!(classify(ip("::2")), Some(AddressClass::Unspecified));
+        assert_eq!(classify(ip("::ffff")), Some(AddressClass::Unspecified));
+        assert_eq!(
+            classify(ip("64:ff9b:1::7f00:1")),
+            Some(AddressClass::Reserved)
+        );
     }
 
     #[test]

@@ -25,6 +25,16 @@ pub fn rfc3339(at: Timestamp) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
+/// Parses an RFC 3339 time whose UTC year lies in 1900 to 9999, so that it can be written
+/// back as RFC 3339.
+pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    use chrono::Datelike;
+    let at = DateTime::parse_from_rfc3339(text).ok()?.with_timezone(&Utc);
+    (1900..=9999)
+        .contains(&at.year())
+        .then(|| from_micros(at.timestamp_micros()))
+}
+
 /// Serde helpers for `Timestamp` fields written as RFC 3339 with a `Z`.
 pub mod serde_rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -37,9 +47,8 @@ pub mod serde_rfc3339 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
         let text = String::deserialize(deserializer)?;
-        chrono::DateTime::parse_from_rfc3339(&text)
-            .map(|at| at.with_timezone(&chrono::Utc))
-            .map_err(|_| serde::de::Error::custom("expected an RFC 3339 time"))
+        super::parse_rfc3339(&text)
+            .ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 time in years 1900-9999"))
     }
 
     pub mod option {
@@ -63,9 +72,9 @@ pub mod serde_rfc3339 {
             let Some(text) = Option::<String>::deserialize(deserializer)? else {
                 return Ok(None);
             };
-            chrono::DateTime::parse_from_rfc3339(&text)
-                .map(|at| Some(at.with_timezone(&chrono::Utc)))
-                .map_err(|_| serde::de::Error::custom("expected an RFC 3339 time"))
+            crate::time::parse_rfc3339(&text).map(Some).ok_or_else(|| {
+                serde::de::Error::custom("expected an RFC 3339 time in years 1900-9999")
+            })
         }
     }
 }
@@ -78,6 +87,15 @@ mod tests {
     fn micros_round_trip_at_full_precision() {
         let at = now();
         assert_eq!(from_micros(to_micros(at)), at);
+    }
+
+    #[test]
+    fn times_outside_four_digit_years_are_refused() {
+        assert!(parse_rfc3339("0000-01-01T00:00:00+23:59").is_none());
+        assert!(parse_rfc3339("9999-12-31T23:59:59-23:59").is_none());
+        assert!(parse_rfc3339("yesterday").is_none());
+        let at = parse_rfc3339("2026-05-24T17:32:11+02:00").unwrap();
+        assert_eq!(rfc3339(at), "2026-05-24T15:32:11Z");
     }
 
     #[test]

@@ -70,7 +70,9 @@ async fn claim_all(store: &dyn Store, worker: &str, at: Timestamp) -> Vec<Claime
         lease: Duration::from_secs(60),
         limit: 1_000,
         per_endpoint: 1_000,
+        per_workspace: 1_000,
         skip_endpoints: &[],
+        skip_workspaces: &[],
     };
     store.claim_deliveries(&request).await.unwrap()
 }
@@ -767,7 +769,9 @@ mod cases {
             lease: Duration::from_secs(60),
             limit: 100,
             per_endpoint: 2,
+            per_workspace: 1_000,
             skip_endpoints: &skip,
+            skip_workspaces: &[],
         };
         let claimed = store.claim_deliveries(&request).await.unwrap();
         assert_eq!(claimed.len(), 1);
@@ -775,6 +779,7 @@ mod cases {
 
         let request = ClaimRequest {
             skip_endpoints: &[],
+            skip_workspaces: &[],
             ..request
         };
         let claimed = store.claim_deliveries(&request).await.unwrap();
@@ -782,6 +787,79 @@ mod cases {
         assert!(claimed.iter().all(|d| d.endpoint_id == busy));
         let ordered: Vec<&str> = claimed.iter().map(|d| d.payload.as_str()).collect();
         assert!(ordered[0].contains(r#""text":"0""#) && ordered[1].contains(r#""text":"1""#));
+    }
+
+    pub async fn claims_respect_the_per_workspace_cap_and_release_what_they_return(
+        store: &dyn Store,
+    ) {
+        let busy = workspace(store, "busy").await;
+        let quiet = workspace(store, "quiet").await;
+        for ws in [&busy, &quiet] {
+            endpoint(store, ws, &[EventType::LeadReplied]).await;
+            endpoint(store, ws, &[EventType::LeadReplied]).await;
+        }
+        for ws in [&busy, &quiet] {
+            let lead = store
+                .create_lead(ws, &lead(json!({"name": "A"})))
+                .await
+                .unwrap();
+            for n in 0..3 {
+                store
+                    .add_message(ws, &lead.lead.id, &message("inbound", &format!("{n}")))
+                    .await
+                    .unwrap();
+            }
+        }
+        let request = ClaimRequest {
+            worker: "w1",
+            now: later(1),
+            lease: Duration::from_secs(60),
+            limit: 100,
+            per_endpoint: 100,
+            per_workspace: 4,
+            skip_endpoints: &[],
+            skip_workspaces: &[],
+        };
+        let claimed = store.claim_deliveries(&request).await.unwrap();
+        let count = |ws: &str| claimed.iter().filter(|d| d.workspace_id == ws).count();
+        assert_eq!((count(&busy), count(&quiet)), (4, 4));
+
+        let skip = vec![busy.clone()];
+        let skipping = ClaimRequest {
+            skip_workspaces: &skip,
+            ..request.clone()
+        };
+        let more = store.claim_deliveries(&skipping).await.unwrap();
+        assert!(
+            more.iter().all(|d| d.workspace_id == quiet),
+            "the busy workspace is passed over"
+        );
+        assert_eq!(more.len(), 2);
+
+        let returned: Vec<String> = claimed
+            .iter()
+            .take(3)
+            .map(|d| d.delivery_id.clone())
+            .collect();
+        assert_eq!(
+            store
+                .release_deliveries("someone-else", &returned)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(store.release_deliveries("w1", &returned).await.unwrap(), 3);
+        let again = ClaimRequest {
+            worker: "w2",
+            per_workspace: 100,
+            ..request
+        };
+        let reclaimed = store.claim_deliveries(&again).await.unwrap();
+        let reclaimed: HashSet<String> = reclaimed.into_iter().map(|d| d.delivery_id).collect();
+        assert!(
+            returned.iter().all(|id| reclaimed.contains(id)),
+            "released ones are free again"
+        );
     }
 
     pub async fn attempts_are_recorded_and_move_the_delivery_on(store: &dyn Store) {
@@ -1458,6 +1536,7 @@ macro_rules! conformance {
             case!(activities_emit_their_events_and_advance_the_stage);
             case!(claims_are_exclusive_until_released_or_expired);
             case!(claims_respect_the_per_endpoint_cap_and_skipped_endpoints);
+            case!(claims_respect_the_per_workspace_cap_and_release_what_they_return);
             case!(attempts_are_recorded_and_move_the_delivery_on);
             case!(endpoint_formats_are_kept_and_handed_to_the_dispatcher);
             case!(a_rate_limited_attempt_is_made_again_under_the_same_number);

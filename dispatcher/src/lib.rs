@@ -8,8 +8,8 @@ mod client;
 mod outcome;
 mod pacing;
 mod render;
+mod slots;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::pacing::Pacer;
+use crate::slots::{Caps, InFlight};
 
 /// The longest a chat service's 429 keeps its endpoint out of claims.
 const MAX_HOLD_OFF: Duration = Duration::from_secs(3_600);
@@ -43,6 +44,8 @@ pub struct DispatcherConfig {
     pub concurrency: usize,
     /// Deliveries in flight at once to one endpoint.
     pub per_endpoint: u32,
+    /// Deliveries in flight at once for one workspace, across its endpoints.
+    pub per_workspace: u32,
     /// How long a claim holds; longer than an attempt can take.
     pub lease: Duration,
     /// How often the store is polled when no wake-up arrives.
@@ -63,6 +66,7 @@ impl DispatcherConfig {
             worker_id: new_id("wrk"),
             concurrency: 64,
             per_endpoint: 8,
+            per_workspace: 16,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             attempt_timeout: Duration::from_secs(8),
@@ -91,7 +95,7 @@ struct Shared {
     secrets: SecretBox,
     client: reqwest::Client,
     config: DispatcherConfig,
-    in_flight: Mutex<HashMap<String, u32>>,
+    in_flight: Mutex<InFlight>,
     pacer: Pacer,
 }
 
@@ -99,6 +103,7 @@ struct Shared {
 struct Slot {
     shared: Arc<Shared>,
     endpoint_id: String,
+    workspace_id: String,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -109,12 +114,7 @@ impl Drop for Slot {
             .in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = in_flight.get_mut(&self.endpoint_id) {
-            *count -= 1;
-            if *count == 0 {
-                in_flight.remove(&self.endpoint_id);
-            }
-        }
+        in_flight.give_back(&self.endpoint_id, &self.workspace_id);
     }
 }
 
@@ -130,7 +130,7 @@ impl Dispatcher {
             secrets,
             client,
             config,
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(InFlight::default()),
             pacer: Pacer::default(),
         };
         Ok(Self {
@@ -165,14 +165,16 @@ impl Dispatcher {
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                let skip = shared.full_endpoints();
+                let (skip_endpoints, skip_workspaces) = shared.full();
                 let request = ClaimRequest {
                     worker: &config.worker_id,
                     now: time::now(),
                     lease: config.lease,
                     limit: u32::try_from(free).unwrap_or(u32::MAX),
                     per_endpoint: config.per_endpoint,
-                    skip_endpoints: &skip,
+                    per_workspace: config.per_workspace,
+                    skip_endpoints: &skip_endpoints,
+                    skip_workspaces: &skip_workspaces,
                 };
                 match shared.store.claim_deliveries(&request).await {
                     Ok(claimed) => {
@@ -192,8 +194,14 @@ impl Dispatcher {
                 }
             };
             let batch_was_full = free > 0 && claimed.len() == free;
+            let mut overflow = Vec::new();
             for delivery in claimed {
-                let slot = shared.take_slot(&permits, &delivery.endpoint_id);
+                // The claim caps each endpoint and workspace per batch; what is already in
+                // flight may leave less room, and what does not fit goes back at once.
+                let Some(slot) = shared.take_slot(&permits, &delivery) else {
+                    overflow.push(delivery.delivery_id);
+                    continue;
+                };
                 let turn = shared.turn(&delivery);
                 let shared = Arc::clone(&shared);
                 let span = tracing::info_span!(
@@ -212,7 +220,18 @@ impl Dispatcher {
                     .instrument(span),
                 );
             }
-            if batch_was_full {
+            let released = if overflow.is_empty() {
+                Ok(0)
+            } else {
+                shared
+                    .store
+                    .release_deliveries(&config.worker_id, &overflow)
+                    .await
+            };
+            if let Err(error) = released {
+                tracing::warn!(%error, "Releasing deliveries over the caps failed");
+            }
+            if batch_was_full && overflow.is_empty() {
                 continue;
             }
             // A paced endpoint whose turn comes before the next poll is claimed on time.
@@ -250,34 +269,40 @@ impl Dispatcher {
 impl Shared {
     /// Endpoints not to claim for now: those with all their slots taken, and paced
     /// endpoints waiting for their turn.
-    fn full_endpoints(&self) -> Vec<String> {
-        let resting = self.pacer.resting(Instant::now());
-        let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        let full = in_flight
-            .iter()
-            .filter(|(endpoint, count)| {
-                **count >= self.config.per_endpoint && !resting.contains(endpoint)
-            })
-            .map(|(endpoint, _)| endpoint.clone())
-            .collect::<Vec<_>>();
-        [resting, full].concat()
+    fn caps(&self) -> Caps {
+        Caps {
+            per_endpoint: self.config.per_endpoint,
+            per_workspace: self.config.per_workspace,
+        }
     }
 
-    fn take_slot(self: &Arc<Self>, permits: &Arc<Semaphore>, endpoint_id: &str) -> Slot {
+    /// Endpoints and workspaces a claim should pass over: full, or waiting for their turn.
+    fn full(&self) -> (Vec<String>, Vec<String>) {
+        let resting = self.pacer.resting(Instant::now());
+        let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let full = in_flight.full_endpoints(self.caps());
+        let endpoints = resting.into_iter().chain(full).collect();
+        (endpoints, in_flight.full_workspaces(self.caps()))
+    }
+
+    fn take_slot(
+        self: &Arc<Self>,
+        permits: &Arc<Semaphore>,
+        delivery: &ClaimedDelivery,
+    ) -> Option<Slot> {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if !in_flight.try_take(&delivery.endpoint_id, &delivery.workspace_id, self.caps()) {
+            return None;
+        }
         let permit = Arc::clone(permits)
             .try_acquire_owned()
             .expect("no more deliveries are claimed than there are free permits");
-        *self
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(endpoint_id.to_owned())
-            .or_default() += 1;
-        Slot {
+        Some(Slot {
             shared: Arc::clone(self),
-            endpoint_id: endpoint_id.to_owned(),
+            endpoint_id: delivery.endpoint_id.clone(),
+            workspace_id: delivery.workspace_id.clone(),
             _permit: permit,
-        }
+        })
     }
 
     /// Takes a paced endpoint's next turn; taken as deliveries are claimed, the turns keep

@@ -520,7 +520,9 @@ async fn a_stop_releases_claims_for_the_next_dispatcher() {
             lease: Duration::from_secs(60),
             limit: 10,
             per_endpoint: 10,
+            per_workspace: 1_000,
             skip_endpoints: &[],
+            skip_workspaces: &[],
         };
         !setup
             .store
@@ -533,5 +535,79 @@ async fn a_stop_releases_claims_for_the_next_dispatcher() {
     assert!(
         setup.attempts(&endpoint).await.is_empty(),
         "the aborted attempt is not recorded"
+    );
+}
+
+#[tokio::test]
+async fn one_tenants_hanging_receivers_do_not_hold_up_another_tenants_deliveries() {
+    let setup = Setup::new().await;
+    let mut hanging = Vec::new();
+    for _ in 0..5 {
+        let (url, connections) = raw_server(Raw::Hang).await;
+        setup.endpoint(&url).await;
+        hanging.push(connections);
+    }
+    for n in 0..20 {
+        setup.reply(&format!("m{n}")).await;
+    }
+
+    // Another tenant with a healthy receiver.
+    let other = setup
+        .store
+        .create_workspace("other", Plan::Starter)
+        .await
+        .unwrap()
+        .id;
+    let (url, log) = receiver(|_| StatusCode::OK).await;
+    let id = ids::new_id(ids::ENDPOINT);
+    let row = NewEndpointRow {
+        sealed_secret: setup.secrets.seal(&id, &signing::generate_secret()),
+        id,
+        url,
+        description: None,
+        events: vec![EventType::LeadReplied],
+        format: EndpointFormat::Json,
+    };
+    setup.store.create_endpoint(&other, &row).await.unwrap();
+    let lead = serde_json::from_value(json!({"name": "Someone"})).unwrap();
+    let lead = setup
+        .store
+        .create_lead(&other, &lead)
+        .await
+        .unwrap()
+        .lead
+        .id;
+    let message: NewMessage =
+        serde_json::from_value(json!({"direction": "inbound", "text": "hello"})).unwrap();
+
+    let _stop = setup.start(|config| {
+        config.attempt_timeout = Duration::from_secs(20);
+        config.concurrency = 8;
+        config.per_endpoint = 2;
+        config.per_workspace = 4;
+    });
+    eventually("the first tenant's slots to fill", || async {
+        hanging.iter().map(|c| *c.lock().unwrap()).sum::<usize>() == 4
+    })
+    .await;
+    setup
+        .store
+        .add_message(&other, &lead, &message)
+        .await
+        .unwrap();
+
+    eventually("the other tenant's delivery", || async {
+        log.lock().unwrap().len() == 1
+    })
+    .await;
+    let connections: Vec<usize> = hanging.iter().map(|c| *c.lock().unwrap()).collect();
+    assert_eq!(
+        connections.iter().sum::<usize>(),
+        4,
+        "the first tenant holds its 4 slots only"
+    );
+    assert!(
+        connections.iter().all(|n| *n <= 2),
+        "no endpoint over its cap: {connections:?}"
     );
 }

@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use socialscalr_core::ids;
 use socialscalr_core::model::{Campaign, LeadWithHistory, NewCampaign};
@@ -8,7 +8,7 @@ use super::leads::{CampaignLeadQuery, lead_filter};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, Query};
+use crate::extract::{JsonBody, PathId, Query};
 use crate::openapi::ErrorBody;
 use crate::pagination::{ListResponse, MAX_LIMIT, PageQuery, page_request};
 
@@ -81,7 +81,7 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Campaign>, ApiError> {
     let campaign = state.store.get_campaign(caller.workspace_id(), &id).await?;
     campaign.map(Json).ok_or(ApiError::NotFound("campaign"))
@@ -101,7 +101,7 @@ pub async fn get(
 pub async fn leads(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Query(query): Query<CampaignLeadQuery>,
 ) -> Result<Json<ListResponse<LeadWithHistory>>, ApiError> {
     if state

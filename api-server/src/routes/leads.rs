@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, Query};
+use crate::extract::{JsonBody, PathId, Query};
 use crate::openapi::ErrorBody;
 use crate::pagination::{ListResponse, MAX_LIMIT, page_request};
 
@@ -218,7 +218,7 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<LeadWithHistory>, ApiError> {
     let lead = state.store.get_lead(caller.workspace_id(), &id).await?;
     lead.map(Json).ok_or(ApiError::NotFound("lead"))
@@ -239,7 +239,7 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(patch): JsonBody<LeadPatch>,
 ) -> Result<Json<LeadWithHistory>, ApiError> {
     patch.validate()?;
@@ -278,7 +278,7 @@ pub struct Reported<T: Serialize> {
 pub async fn add_message(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(new): JsonBody<NewMessage>,
 ) -> Result<(StatusCode, Json<Reported<Message>>), ApiError> {
     new.validate()?;
@@ -315,7 +315,7 @@ pub async fn add_message(
 pub async fn add_activity(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(new): JsonBody<NewActivity>,
 ) -> Result<(StatusCode, Json<Reported<Activity>>), ApiError> {
     new.validate()?;

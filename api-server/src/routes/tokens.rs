@@ -1,7 +1,7 @@
 //! Token management, for admin tokens: issue, list, rotate, revoke.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use socialscalr_core::model::{ApiToken, NewToken};
@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, Query};
+use crate::extract::{JsonBody, PathId, Query};
 use crate::openapi::ErrorBody;
 use crate::pagination::{ListResponse, MAX_LIMIT, PageQuery, page_request};
 
@@ -63,7 +63,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<ApiToken>, ApiError> {
     let found = state.store.get_token(caller.workspace_id(), &id).await?;
     found.map(Json).ok_or(ApiError::NotFound("token"))
@@ -126,7 +126,7 @@ pub struct RotateQuery {
 pub async fn rotate(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Query(query): Query<RotateQuery>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     let grace = match query.grace.as_deref() {
@@ -166,7 +166,7 @@ pub async fn rotate(
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
     if state.store.revoke_token(caller.workspace_id(), &id).await? {
         tracing::info!(token = %id, "Token revoked");

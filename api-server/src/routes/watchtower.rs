@@ -2,7 +2,7 @@
 //! about leads and companies, and integrators list them or receive `watchtower.alert`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use socialscalr_core::ids;
@@ -15,7 +15,7 @@ use super::leads::{Reported, parse_since};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, Query};
+use crate::extract::{JsonBody, PathId, Query};
 use crate::openapi::ErrorBody;
 use crate::pagination::{ListResponse, MAX_LIMIT, page_request};
 
@@ -92,7 +92,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Signal>, ApiError> {
     caller.require_plan(WATCHTOWER_PLAN, FEATURE)?;
     let signal = state.store.get_signal(caller.workspace_id(), &id).await?;

@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 use socialscalr_core::ids;
@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, Query};
+use crate::extract::{JsonBody, PathId, Query};
 use crate::openapi::ErrorBody;
 use crate::pagination::{ListResponse, MAX_LIMIT, PageQuery, page_request};
 
@@ -110,7 +110,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<WebhookEndpoint>, ApiError> {
     let endpoint = state.store.get_endpoint(caller.workspace_id(), &id).await?;
     endpoint
@@ -132,7 +132,7 @@ pub async fn get(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
     if state
         .store
@@ -160,7 +160,7 @@ pub async fn delete(
 pub async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<ListResponse<DeliveryAttempt>>, ApiError> {
     let max = ATTEMPT_LOG_LENGTH.min(MAX_LIMIT);

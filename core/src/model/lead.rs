@@ -267,8 +267,9 @@ impl LeadPatch {
         Ok(())
     }
 
-    /// Applies the changes to `lead`'s own fields; the note is stored by the caller.
-    pub fn apply(&self, lead: &mut Lead) {
+    /// Applies the changes to `lead`'s own fields; the note is stored by the caller. The
+    /// merged custom fields must stay within the limit a new lead has.
+    pub fn apply(&self, lead: &mut Lead) -> Result<(), FieldError> {
         if let Some(stage) = self.stage {
             lead.stage = stage;
         }
@@ -286,7 +287,12 @@ impl LeadPatch {
                     lead.custom_fields.insert(key.clone(), value.clone());
                 }
             }
+            if lead.custom_fields.len() > MAX_CUSTOM_FIELDS {
+                let message = format!("a lead may have at most {MAX_CUSTOM_FIELDS} custom fields");
+                return Err(FieldError::new("custom_fields", message));
+            }
         }
+        Ok(())
     }
 }
 
@@ -303,7 +309,21 @@ pub struct NewMessage {
 
 impl NewMessage {
     pub fn validate(&self) -> Result<(), FieldError> {
-        check_text("text", &self.text, MAX_MESSAGE_CHARS, false)
+        check_text("text", &self.text, MAX_MESSAGE_CHARS, false)?;
+        check_not_future("sent_at", self.sent_at)
+    }
+}
+
+/// How far ahead of this server's clock a reported time may be.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// A reported time must have happened: a future one would pin the lead's last activity.
+fn check_not_future(field: &str, at: Option<Timestamp>) -> Result<(), FieldError> {
+    match at {
+        Some(at) if at > crate::time::now() + CLOCK_SKEW => {
+            Err(FieldError::new(field, "must not be in the future"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -322,6 +342,7 @@ pub struct NewActivity {
 
 impl NewActivity {
     pub fn validate(&self) -> Result<(), FieldError> {
+        check_not_future("occurred_at", self.occurred_at)?;
         match (self.kind, &self.post_url) {
             (ActivityType::Connected, Some(_)) => Err(FieldError::new(
                 "post_url",
@@ -391,6 +412,9 @@ fn check_custom_fields(fields: &CustomFields, creating: bool) -> Result<(), Fiel
                 field,
                 "must be a string, number or boolean",
             ));
+        }
+        if let Value::String(text) = value {
+            check_text(&field, text, MAX_CUSTOM_VALUE_BYTES, true)?;
         }
         if value.to_string().len() > MAX_CUSTOM_VALUE_BYTES {
             let message = format!("must be at most {MAX_CUSTOM_VALUE_BYTES} bytes");
@@ -470,6 +494,46 @@ mod tests {
     }
 
     #[test]
+    fn patches_cannot_grow_custom_fields_past_the_limit() {
+        let mut lead = Lead {
+            id: "ld_1".into(),
+            campaign_id: None,
+            name: None,
+            linkedin_url: None,
+            email: None,
+            company: None,
+            title: None,
+            stage: Stage::New,
+            owner: None,
+            tags: vec![],
+            custom_fields: (0..MAX_CUSTOM_FIELDS)
+                .map(|n| (format!("k{n}"), json!(n)))
+                .collect(),
+            last_activity_at: None,
+            created_at: crate::time::now(),
+            updated_at: crate::time::now(),
+        };
+        let one_more: LeadPatch =
+            serde_json::from_value(json!({"custom_fields": {"extra": 1}})).unwrap();
+        assert_eq!(one_more.validate(), Ok(()), "the patch alone is small");
+        assert_eq!(
+            one_more.apply(&mut lead).unwrap_err().field,
+            "custom_fields"
+        );
+        let replace: LeadPatch =
+            serde_json::from_value(json!({"custom_fields": {"k0": null, "extra": 1}})).unwrap();
+        assert_eq!(replace.apply(&mut lead), Ok(()));
+    }
+
+    #[test]
+    fn custom_field_text_has_the_rules_of_other_text() {
+        let lead: NewLead =
+            serde_json::from_value(json!({"name": "x", "custom_fields": {"note": "bell\u{7}"}}))
+                .unwrap();
+        assert_eq!(lead.validate().unwrap_err().field, "custom_fields.note");
+    }
+
+    #[test]
     fn patches_merge_custom_fields_and_clear_owner_with_null() {
         let patch: LeadPatch = serde_json::from_value(json!({
             "owner": null,
@@ -499,7 +563,7 @@ mod tests {
             created_at: crate::time::now(),
             updated_at: crate::time::now(),
         };
-        patch.apply(&mut lead);
+        patch.apply(&mut lead).unwrap();
         assert_eq!(lead.owner, None);
         assert_eq!(lead.tags, vec!["vip", "emea"]);
         assert_eq!(lead.custom_fields.get("plan"), Some(&json!("pro")));

@@ -114,8 +114,12 @@ pub struct ClaimRequest<'a> {
     pub limit: u32,
     /// At most this many deliveries of one endpoint in one claim.
     pub per_endpoint: u32,
+    /// At most this many deliveries of one workspace in one claim.
+    pub per_workspace: u32,
     /// Endpoints whose slots are full.
     pub skip_endpoints: &'a [String],
+    /// Workspaces whose slots are full.
+    pub skip_workspaces: &'a [String],
 }
 
 /// A delivery claimed for one attempt, with everything needed to make it.
@@ -276,6 +280,8 @@ pub trait DeliveryStore: Send + Sync + 'static {
     async fn record_attempt(&self, record: &AttemptRecord) -> Result<()>;
     /// Releases a worker's claims, for a graceful stop or a restart of a single process.
     async fn release_claims(&self, worker: &str) -> Result<u64>;
+    /// Releases some of a worker's claims, which it took but has no room for.
+    async fn release_deliveries(&self, worker: &str, delivery_ids: &[String]) -> Result<u64>;
 }
 
 /// A plan change as it was made.

@@ -55,24 +55,33 @@ impl DeliveryStore for SqliteStore {
             .push_bind(now.saturating_add(lease))
             .push(
                 " WHERE id IN (SELECT id FROM (SELECT id, next_attempt_at, ROW_NUMBER() OVER \
-                 (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rank \
+                 (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rank, \
+                 ROW_NUMBER() OVER (PARTITION BY workspace_id ORDER BY next_attempt_at, id) \
+                 AS workspace_rank \
                  FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ",
             )
             .push_bind(now)
             .push(" AND (claimed_until IS NULL OR claimed_until < ")
             .push_bind(now)
             .push(")");
-        if !request.skip_endpoints.is_empty() {
-            query.push(" AND endpoint_id NOT IN (");
-            let mut separated = query.separated(", ");
-            for endpoint in request.skip_endpoints {
-                separated.push_bind(endpoint.as_str());
+        for (column, skipped) in [
+            ("endpoint_id", request.skip_endpoints),
+            ("workspace_id", request.skip_workspaces),
+        ] {
+            if !skipped.is_empty() {
+                query.push(format!(" AND {column} NOT IN ("));
+                let mut separated = query.separated(", ");
+                for id in skipped {
+                    separated.push_bind(id.as_str());
+                }
+                query.push(")");
             }
-            query.push(")");
         }
         query
             .push(") WHERE rank <= ")
             .push_bind(i64::from(request.per_endpoint))
+            .push(" AND workspace_rank <= ")
+            .push_bind(i64::from(request.per_workspace))
             .push(" ORDER BY next_attempt_at, id LIMIT ")
             .push_bind(i64::from(request.limit))
             .push(") RETURNING id");
@@ -220,5 +229,21 @@ impl DeliveryStore for SqliteStore {
         .await?
         .rows_affected();
         Ok(released)
+    }
+
+    async fn release_deliveries(&self, worker: &str, delivery_ids: &[String]) -> Result<u64> {
+        if delivery_ids.is_empty() {
+            return Ok(0);
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ",
+        );
+        query.push_bind(worker).push(" AND id IN (");
+        let mut separated = query.separated(", ");
+        for id in delivery_ids {
+            separated.push_bind(id.as_str());
+        }
+        query.push(")");
+        Ok(query.build().execute(&self.pool).await?.rows_affected())
     }
 }

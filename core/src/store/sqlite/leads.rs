@@ -392,7 +392,7 @@ impl LeadStore for SqliteStore {
         patch.validate()?;
         let mut tx = self.write().await?;
         let mut lead = fetch_lead(&mut tx, workspace_id, id).await?;
-        patch.apply(&mut lead);
+        patch.apply(&mut lead)?;
         lead.updated_at = time::now();
         save_lead(&mut tx, &lead).await?;
         if patch.tags.is_some() {

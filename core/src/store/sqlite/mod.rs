@@ -40,9 +40,9 @@ type Tx = Transaction<'static, Sqlite>;
 
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self> {
-        if let Some(dir) = crate::config::sqlite_dir(url).filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                StoreError::Conflict(format!("cannot create {}: {e}", dir.display()))
+        if let Some(file) = crate::config::sqlite_file(url) {
+            create_private(&file).map_err(|e| {
+                StoreError::Conflict(format!("cannot create {}: {e}", file.display()))
             })?;
         }
         let options = SqliteConnectOptions::from_str(url)?
@@ -91,6 +91,33 @@ fn json_text<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("model values serialize to JSON")
 }
 
+/// Creates the database file, and its directory when missing, readable by this user only:
+/// it holds tenants' data. SQLite gives its journal files the database file's mode.
+fn create_private(file: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+    if let Some(dir) = file
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty() && !dir.exists())
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o700);
+        builder.create(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 pub(super) fn optional_u32(value: Option<i64>) -> Option<u32> {
     value.and_then(|n| u32::try_from(n).ok())
 }
@@ -124,5 +151,26 @@ impl SqliteStore {
             self.deliveries_created.notify_waiters();
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_database_and_its_directory_are_private_to_their_user() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        let url = format!("sqlite://{}/store.db", dir.display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let mode =
+            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("store.db")), 0o600);
+        assert_eq!(mode(&dir.join("store.db-wal")), 0o600);
     }
 }
