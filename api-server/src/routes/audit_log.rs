@@ -17,6 +17,7 @@ use crate::pagination::{ListResponse, MAX_LIMIT, page_request};
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

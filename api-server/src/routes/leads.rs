@@ -36,6 +36,7 @@ pub struct LeadFilters<'a> {
 #[into_params(parameter_in = Query)]
 pub struct LeadQuery {
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -61,6 +62,7 @@ pub struct LeadQuery {
 #[into_params(parameter_in = Query)]
 pub struct CampaignLeadQuery {
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

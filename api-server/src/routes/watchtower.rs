@@ -27,6 +27,7 @@ const WATCHTOWER_PLAN: Plan = Plan::Pro;
 #[into_params(parameter_in = Query)]
 pub struct SignalQuery {
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
