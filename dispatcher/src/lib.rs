@@ -5,6 +5,7 @@
 mod attempt;
 mod client;
 mod outcome;
+pub mod scheduler;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,6 +25,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 pub use attempt::EXCERPT_BYTES;
+pub use scheduler::{Scheduler, SchedulerConfig};
 
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {

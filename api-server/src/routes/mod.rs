@@ -1,6 +1,7 @@
 mod campaigns;
 mod health;
 mod leads;
+mod posts;
 mod webhooks;
 
 use axum::Router;
@@ -18,6 +19,9 @@ pub fn router() -> Router<AppState> {
         .route("/leads/{id}", get(leads::get).patch(leads::update))
         .route("/leads/{id}/messages", post(leads::add_message))
         .route("/leads/{id}/activities", post(leads::add_activity))
+        .route("/posts", get(posts::list).post(posts::create))
+        .route("/posts/{id}", get(posts::get))
+        .route("/posts/{id}/result", post(posts::report_result))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/webhooks/{id}",

@@ -4,11 +4,13 @@
 
 mod campaign;
 mod lead;
+mod post;
 mod tenancy;
 mod webhook;
 
 pub use campaign::*;
 pub use lead::*;
+pub use post::*;
 pub use tenancy::*;
 pub use webhook::*;
 

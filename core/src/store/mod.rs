@@ -18,11 +18,13 @@ use crate::model::{
     NewActivity, NewCampaign, NewLead, NewMessage, Stage, TokenCredentials, WebhookEndpoint,
     Workspace,
 };
+use crate::model::{CompletionReason, NewPost, Post, PostResult, PostStatus};
 use crate::plan::Plan;
 use crate::time::Timestamp;
 use crate::token::IssuedToken;
 
 pub use outbox::{activity_event, reply_event};
+pub use outbox::{campaign_completed_event, post_failed_event, post_published_event};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -159,6 +161,32 @@ pub struct DeliveryCounts {
     pub cancelled: u64,
 }
 
+/// A post's result as recorded, with the event it emitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedResult {
+    pub post: Post,
+    /// The event of the result; for a repeated report, the one the first report emitted.
+    pub event_id: String,
+    /// Whether the post already held this very result, so nothing changed.
+    pub repeated: bool,
+}
+
+/// Something a scheduler sweep changed in a workspace, and the event it emitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Swept<T> {
+    pub workspace_id: String,
+    pub item: T,
+    pub event_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignCompletion {
+    pub campaign: Campaign,
+    pub reason: CompletionReason,
+    /// The campaign's leads when it completed.
+    pub leads: u64,
+}
+
 /// The most recent attempts of an endpoint that its delivery log shows.
 pub const ATTEMPT_LOG_LENGTH: u32 = 100;
 
@@ -219,6 +247,46 @@ pub trait LeadStore: Send + Sync + 'static {
         lead_id: &str,
         new: &NewActivity,
     ) -> Result<(Activity, String)>;
+    /// Completes active campaigns whose `ends_at` is at or before `now` or whose leads
+    /// reached `target_leads`, at most `limit` of them, each with one
+    /// `campaign.completed`. A campaign completes once, however many callers sweep at once.
+    /// Adding a lead completes its campaign at once; this sweep is the backstop.
+    async fn complete_due_campaigns(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Swept<CampaignCompletion>>>;
+}
+
+/// Scheduled LinkedIn posts and their publish results.
+#[async_trait]
+pub trait PostStore: Send + Sync + 'static {
+    async fn create_post(&self, workspace_id: &str, new: &NewPost) -> Result<Post>;
+    async fn get_post(&self, workspace_id: &str, id: &str) -> Result<Option<Post>>;
+    async fn list_posts(
+        &self,
+        workspace_id: &str,
+        status: Option<PostStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Post>>;
+    /// Records the result the outreach engine reports, emitting `post.published` or
+    /// `post.failed`. On a post that already has a result, the identical result is answered
+    /// with the post as it is; any other is a conflict naming the post's status.
+    async fn record_post_result(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        result: &PostResult,
+    ) -> Result<RecordedResult>;
+    /// Fails the posts still scheduled for `grace` or longer before `now` as `not_run`, at
+    /// most `limit` of them, each with one `post.failed`. A post is failed once, however
+    /// many callers sweep at once.
+    async fn fail_unrun_posts(
+        &self,
+        now: Timestamp,
+        grace: Duration,
+        limit: u32,
+    ) -> Result<Vec<Swept<Post>>>;
 }
 
 /// Webhook endpoints and their delivery log.
@@ -261,9 +329,9 @@ pub trait DeliveryStore: Send + Sync + 'static {
 }
 
 /// Everything a backend provides; each concern is its own trait.
-pub trait Store: TenancyStore + LeadStore + WebhookStore + DeliveryStore {}
+pub trait Store: TenancyStore + LeadStore + WebhookStore + DeliveryStore + PostStore {}
 
-impl<T: TenancyStore + LeadStore + WebhookStore + DeliveryStore> Store for T {}
+impl<T: TenancyStore + LeadStore + WebhookStore + DeliveryStore + PostStore> Store for T {}
 
 /// Opens the store a database URL names and applies pending migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {

@@ -2,9 +2,11 @@
 //! transactions so that several processes on one data directory wait for each other
 //! instead of failing.
 
+mod completion;
 mod deliveries;
 mod leads;
 mod outbox;
+mod posts;
 mod tenancy;
 mod webhooks;
 
