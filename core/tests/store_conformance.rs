@@ -821,11 +821,11 @@ mod posts_and_campaigns {
         };
         assert_eq!(
             with_status(PostStatus::Published).await,
-            [second.id.clone()]
+            [second.id.as_str()]
         );
         assert_eq!(
             with_status(PostStatus::Scheduled).await,
-            [third.id.clone(), first.id.clone()]
+            [third.id.as_str(), first.id.as_str()]
         );
         assert!(with_status(PostStatus::Failed).await.is_empty());
 

@@ -25,10 +25,10 @@ async fn run() -> anyhow::Result<()> {
     let secrets = config::secret_key()?;
     let schedule = config::retry_schedule()?;
     let allow_loopback = config::flag(config::ALLOW_LOOPBACK_TARGETS)?;
+    let scheduler_config = SchedulerConfig::from_env()?;
     let store = socialscalr_core::store::open(&database_url)
         .await
         .context("opening the store")?;
-    let scheduler_config = SchedulerConfig::from_env()?;
     let config = DispatcherConfig::new(schedule, TargetPolicy { allow_loopback });
     let dispatcher = Dispatcher::new(Arc::clone(&store), secrets, config)?;
 

@@ -218,6 +218,8 @@ pub trait LeadStore: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Page<Campaign>>;
 
+    /// Adds a lead. A lead that brings its campaign to `target_leads` completes the
+    /// campaign, with its `campaign.completed`, in the same transaction.
     async fn create_lead(&self, workspace_id: &str, new: &NewLead) -> Result<LeadWithHistory>;
     async fn get_lead(&self, workspace_id: &str, id: &str) -> Result<Option<LeadWithHistory>>;
     async fn list_leads(
