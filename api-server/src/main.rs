@@ -23,7 +23,11 @@ async fn run() -> anyhow::Result<()> {
     let listen = config::listen_addr(None, "0.0.0.0:8080")?;
     let secrets = config::secret_key()?;
     let allow_loopback = config::flag(config::ALLOW_LOOPBACK_TARGETS)?;
-    let rotation_grace = config::duration(config::ROTATION_GRACE, DEFAULT_ROTATION_GRACE)?;
+    let rotation_grace = config::duration(
+        config::ROTATION_GRACE,
+        DEFAULT_ROTATION_GRACE,
+        std::time::Duration::ZERO,
+    )?;
     let store = socialscalr_core::store::open(&database_url)
         .await
         .context("opening the store")?;

@@ -148,6 +148,7 @@ pub async fn rotate_token(
     let default_grace = config::duration(
         config::ROTATION_GRACE,
         socialscalr_api_server::DEFAULT_ROTATION_GRACE,
+        std::time::Duration::ZERO,
     )?;
     let grace = chrono::Duration::from_std(grace.unwrap_or(default_grace))
         .context("the grace period is too long")?;

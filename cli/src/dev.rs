@@ -1,5 +1,5 @@
-//! `socialscalr dev`: the API and the dispatcher in one process on SQLite, with loopback
-//! receivers allowed, for trying the platform out and for tests.
+//! `socialscalr dev`: the API, the dispatcher and the schedulers in one process on SQLite,
+//! with loopback receivers allowed, for trying the platform out and for tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use socialscalr_core::process::{LogFormat, init_logging, shutdown_signal};
 use socialscalr_core::store::Store;
 use socialscalr_core::target::TargetPolicy;
 use socialscalr_core::token;
-use socialscalr_dispatcher::{Dispatcher, DispatcherConfig};
+use socialscalr_dispatcher::{Dispatcher, DispatcherConfig, Scheduler, SchedulerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -28,7 +28,12 @@ pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::R
     init_logging(LogFormat::from_env(LogFormat::Text)?);
     let listen = config::listen_addr(listen, "127.0.0.1:8080")?;
     let schedule = config::retry_schedule()?;
-    let rotation_grace = config::duration(config::ROTATION_GRACE, DEFAULT_ROTATION_GRACE)?;
+    let rotation_grace = config::duration(
+        config::ROTATION_GRACE,
+        DEFAULT_ROTATION_GRACE,
+        std::time::Duration::ZERO,
+    )?;
+    let scheduler_config = SchedulerConfig::from_env()?;
     let secrets = config::secret_key_or_file(&store_args.data_dir())?;
     let store = store_args.open().await?;
     let target_policy = TargetPolicy {
@@ -70,6 +75,8 @@ pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::R
     dispatch_config.worker_id = DEV_WORKER.to_owned();
     let dispatcher = Dispatcher::new(Arc::clone(&store), secrets.clone(), dispatch_config)?;
     let dispatching = tokio::spawn(dispatcher.run(stopped()));
+    let scheduler = Scheduler::new(Arc::clone(&store), scheduler_config);
+    let scheduling = tokio::spawn(scheduler.run(stopped()));
     let mut state = AppState::new(store, secrets, target_policy);
     state.rotation_grace = rotation_grace;
     let serving = tokio::spawn(socialscalr_api_server::serve(listener, state, stopped()));
@@ -81,6 +88,7 @@ pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::R
         .await
         .context("API task")?
         .context("serving the API")?;
+    scheduling.await.context("scheduler task")?;
     dispatching.await.context("dispatcher task")??;
     println!("socialscalr dev: stopped");
     Ok(())

@@ -32,7 +32,8 @@ pub struct StoreArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the API and the dispatcher in one process on an embedded database.
+    /// Runs the API, the dispatcher and the schedulers in one process on an embedded
+    /// database.
     Dev {
         /// Address to serve the API on [env: LISTEN_ADDR] [default: 127.0.0.1:8080].
         #[arg(long, value_name = "ADDR")]

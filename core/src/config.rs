@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::crypto::{CryptoError, SecretBox};
 use crate::retry::{RetrySchedule, ScheduleError};
@@ -13,6 +14,8 @@ pub const SECRET_KEY: &str = "SOCIALSCALR_SECRET_KEY";
 pub const RETRY_SCHEDULE: &str = "SOCIALSCALR_RETRY_SCHEDULE";
 pub const ALLOW_LOOPBACK_TARGETS: &str = "SOCIALSCALR_ALLOW_LOOPBACK_TARGETS";
 pub const ROTATION_GRACE: &str = "SOCIALSCALR_TOKEN_ROTATION_GRACE";
+pub const POST_GRACE: &str = "SOCIALSCALR_POST_GRACE";
+pub const SCHEDULER_INTERVAL: &str = "SOCIALSCALR_SCHEDULER_INTERVAL";
 
 /// File in a data directory holding the generated secret key of a `dev` installation.
 pub const SECRET_KEY_FILE: &str = "secret.key";
@@ -95,19 +98,6 @@ pub fn retry_schedule() -> Result<RetrySchedule, ConfigError> {
     }
 }
 
-/// A duration variable such as `SOCIALSCALR_TOKEN_ROTATION_GRACE=2h`, else `default`.
-pub fn duration(
-    name: &'static str,
-    default: std::time::Duration,
-) -> Result<std::time::Duration, ConfigError> {
-    match var(name) {
-        None => Ok(default),
-        Some(text) => {
-            crate::duration::parse(&text).map_err(|e| invalid(name, format!("`{text}` {e}")))
-        }
-    }
-}
-
 pub fn flag(name: &'static str) -> Result<bool, ConfigError> {
     match var(name).as_deref() {
         None | Some("0" | "false") => Ok(false),
@@ -117,6 +107,36 @@ pub fn flag(name: &'static str) -> Result<bool, ConfigError> {
             format!("`{other}` is not one of true, false, 1, 0"),
         )),
     }
+}
+
+/// A duration variable in the syntax of [`crate::duration`] (`90s`, `5m`, `1h`), else
+/// `default`; a value under `minimum` is refused.
+pub fn duration(
+    name: &'static str,
+    default: Duration,
+    minimum: Duration,
+) -> Result<Duration, ConfigError> {
+    parse_duration(name, var(name).as_deref(), default, minimum)
+}
+
+fn parse_duration(
+    name: &'static str,
+    text: Option<&str>,
+    default: Duration,
+    minimum: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let value = crate::duration::parse(text).map_err(|e| invalid(name, format!("`{text}` {e}")))?;
+    if value < minimum {
+        let minimum = crate::duration::format(minimum);
+        return Err(invalid(
+            name,
+            format!("`{text}` is under the minimum {minimum}"),
+        ));
+    }
+    Ok(value)
 }
 
 /// The key sealing webhook secrets, from `SOCIALSCALR_SECRET_KEY`.
@@ -192,6 +212,19 @@ mod tests {
                 .permissions();
             assert_eq!(mode.mode() & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn durations_default_parse_and_refuse_values_under_the_minimum() {
+        let hour = Duration::from_secs(3_600);
+        let parse = |text| parse_duration(POST_GRACE, text, hour, Duration::from_secs(1));
+        assert_eq!(parse(None).unwrap(), hour);
+        assert_eq!(parse(Some("90s")).unwrap(), Duration::from_secs(90));
+        let error = parse(Some("0s")).unwrap_err().to_string();
+        assert!(error.starts_with("SOCIALSCALR_POST_GRACE:"), "{error}");
+        assert!(error.contains("minimum 1s"), "{error}");
+        let error = parse(Some("1.5h")).unwrap_err().to_string();
+        assert!(error.contains("whole number"), "{error}");
     }
 
     #[test]

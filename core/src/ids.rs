@@ -13,6 +13,7 @@ pub const NOTE: &str = "note";
 pub const MESSAGE: &str = "msg";
 pub const ACTIVITY: &str = "act";
 pub const SIGNAL: &str = "sig";
+pub const POST: &str = "post";
 pub const ENDPOINT: &str = "ep";
 pub const EVENT: &str = "evt";
 /// One row per (event, endpoint) pair; it lives across its retries.

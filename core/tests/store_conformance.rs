@@ -120,6 +120,7 @@ async fn claim_in_order(store: &dyn Store) -> Vec<ClaimedDelivery> {
 }
 
 mod cases {
+    pub use super::posts_and_campaigns::*;
     use super::*;
 
     pub async fn workspaces_have_unique_names_and_are_found_by_name_or_id(store: &dyn Store) {
@@ -1507,6 +1508,438 @@ mod cases {
     }
 }
 
+mod posts_and_campaigns {
+    use socialscalr_core::model::{
+        CampaignStatus, CompletionReason, NewPost, PostFailureReason, PostResult, PostStatus,
+    };
+
+    use super::*;
+
+    const POST_EVENTS: [EventType; 2] = [EventType::PostPublished, EventType::PostFailed];
+    const LINKEDIN_POST: &str = "https://www.linkedin.com/feed/update/urn:li:activity:7";
+    const HOUR: Duration = Duration::from_secs(3_600);
+
+    fn new_post(text: &str, seconds_ahead: i64) -> NewPost {
+        let at = time::rfc3339(later(seconds_ahead));
+        serde_json::from_value(json!({"text": text, "scheduled_at": at})).unwrap()
+    }
+
+    fn result(value: Value) -> PostResult {
+        serde_json::from_value(value).expect("a valid result body")
+    }
+
+    fn published() -> PostResult {
+        result(json!({"outcome": "published", "linkedin_url": LINKEDIN_POST}))
+    }
+
+    fn campaign(value: Value) -> NewCampaign {
+        let mut body = json!({"name": "C", "targeting": {"source": "manual"},
+            "steps": [{"type": "invite"}]});
+        for (key, field) in value.as_object().unwrap() {
+            body[key] = field.clone();
+        }
+        serde_json::from_value(body).unwrap()
+    }
+
+    fn envelope(delivery: &ClaimedDelivery) -> Value {
+        serde_json::from_str(&delivery.payload).unwrap()
+    }
+
+    fn conflict_message<T: std::fmt::Debug>(outcome: Result<T, StoreError>) -> String {
+        match outcome {
+            Err(StoreError::Conflict(message)) => message,
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    pub async fn posts_are_scheduled_listed_by_status_and_kept_per_workspace(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        let other = workspace(store, "other").await;
+        let new = new_post("We are hiring.", 3_600);
+        let first = store.create_post(&ws, &new).await.unwrap();
+        assert!(ids::has_prefix(&first.id, ids::POST), "{}", first.id);
+        assert_eq!(first.status, PostStatus::Scheduled);
+        assert_eq!(first.text, "We are hiring.");
+        assert_eq!(
+            time::to_micros(first.scheduled_at),
+            time::to_micros(new.scheduled_at)
+        );
+        assert_eq!((first.published_at, first.failure_reason), (None, None));
+        let second = store.create_post(&ws, &new_post("Two", 60)).await.unwrap();
+        let third = store
+            .create_post(&ws, &new_post("Three", 60))
+            .await
+            .unwrap();
+        store
+            .create_post(&other, &new_post("Theirs", 60))
+            .await
+            .unwrap();
+
+        assert_eq!(
+            store.get_post(&ws, &first.id).await.unwrap(),
+            Some(first.clone())
+        );
+        assert_eq!(store.get_post(&other, &first.id).await.unwrap(), None);
+
+        let listed = store.list_posts(&ws, None, &page(2)).await.unwrap();
+        let ids: Vec<&str> = listed.items.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, [third.id.as_str(), second.id.as_str()]);
+        let rest = PageRequest {
+            limit: 2,
+            after: listed.next_after,
+        };
+        let listed = store.list_posts(&ws, None, &rest).await.unwrap();
+        assert_eq!(listed.items, vec![first.clone()]);
+        assert_eq!(listed.next_after, None);
+
+        store
+            .record_post_result(&ws, &second.id, &published())
+            .await
+            .unwrap();
+        let ws_ref = ws.as_str();
+        let with_status = |status| async move {
+            let listed = store
+                .list_posts(ws_ref, Some(status), &page(10))
+                .await
+                .unwrap();
+            listed.items.into_iter().map(|p| p.id).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            with_status(PostStatus::Published).await,
+            [second.id.as_str()]
+        );
+        assert_eq!(
+            with_status(PostStatus::Scheduled).await,
+            [third.id.as_str(), first.id.as_str()]
+        );
+        assert!(with_status(PostStatus::Failed).await.is_empty());
+
+        let past = store.create_post(&ws, &new_post("Late", -1)).await;
+        assert!(
+            matches!(&past, Err(StoreError::Invalid(e)) if e.field == "scheduled_at"),
+            "{past:?}"
+        );
+    }
+
+    pub async fn a_reported_result_is_recorded_once_with_its_event(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        endpoint(store, &ws, &POST_EVENTS).await;
+        let post = store.create_post(&ws, &new_post("A", 60)).await.unwrap();
+
+        let recorded = store
+            .record_post_result(&ws, &post.id, &published())
+            .await
+            .unwrap();
+        assert!(!recorded.repeated);
+        assert_eq!(recorded.post.status, PostStatus::Published);
+        assert_eq!(recorded.post.linkedin_url.as_deref(), Some(LINKEDIN_POST));
+        assert!(recorded.post.published_at.is_some());
+        assert_eq!(
+            store.get_post(&ws, &post.id).await.unwrap(),
+            Some(recorded.post.clone())
+        );
+
+        // The same report again changes nothing and names the first report's event.
+        let again = store
+            .record_post_result(&ws, &post.id, &published())
+            .await
+            .unwrap();
+        assert!(again.repeated);
+        assert_eq!(again.event_id, recorded.event_id);
+        assert_eq!(again.post, recorded.post);
+        let failed = result(json!({"outcome": "failed", "reason": "other"}));
+        let message = conflict_message(store.record_post_result(&ws, &post.id, &failed).await);
+        assert!(message.contains("`published`"), "{message}");
+        let elsewhere = format!("{LINKEDIN_POST}0");
+        let elsewhere = result(json!({"outcome": "published", "linkedin_url": elsewhere}));
+        conflict_message(store.record_post_result(&ws, &post.id, &elsewhere).await);
+
+        let closed = store.create_post(&ws, &new_post("B", 60)).await.unwrap();
+        let browser_closed =
+            result(json!({"outcome": "failed", "reason": "browser_closed", "detail": "tab"}));
+        let failure = store
+            .record_post_result(&ws, &closed.id, &browser_closed)
+            .await
+            .unwrap();
+        assert_eq!(failure.post.status, PostStatus::Failed);
+        assert_eq!(
+            failure.post.failure_reason,
+            Some(PostFailureReason::BrowserClosed)
+        );
+        assert_eq!(failure.post.failure_detail.as_deref(), Some("tab"));
+        let message = conflict_message(store.record_post_result(&ws, &closed.id, &failed).await);
+        assert!(message.contains("`failed` (browser_closed)"), "{message}");
+
+        let claimed = claim_all(store, "w1", later(1)).await;
+        assert_eq!(claimed.len(), 2, "one event per result: {claimed:?}");
+        for delivery in &claimed {
+            let data = &envelope(delivery)["data"];
+            if delivery.event_type == EventType::PostPublished {
+                assert_eq!(delivery.event_id, recorded.event_id);
+                assert_eq!(data["post"]["id"], json!(post.id));
+                assert_eq!(data["post"]["status"], json!("published"));
+                assert_eq!(data["post"]["linkedin_url"], json!(LINKEDIN_POST));
+            } else {
+                assert_eq!(delivery.event_type, EventType::PostFailed);
+                assert_eq!(delivery.event_id, failure.event_id);
+                assert_eq!(data["post"]["id"], json!(closed.id));
+                assert_eq!(data["reason"], json!("browser_closed"));
+                assert_eq!(data["detail"], json!("tab"));
+            }
+        }
+
+        let other = workspace(store, "other").await;
+        let foreign = store
+            .record_post_result(&other, &post.id, &published())
+            .await;
+        assert!(
+            matches!(foreign, Err(StoreError::NotFound("post"))),
+            "{foreign:?}"
+        );
+        let invalid = result(json!({"outcome": "published"}));
+        let invalid = store.record_post_result(&ws, &closed.id, &invalid).await;
+        assert!(
+            matches!(&invalid, Err(StoreError::Invalid(e)) if e.field == "linkedin_url"),
+            "{invalid:?}"
+        );
+    }
+
+    pub async fn unreported_posts_fail_as_not_run_once_however_many_sweep(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        endpoint(store, &ws, &POST_EVENTS).await;
+        let due = store.create_post(&ws, &new_post("Due", 60)).await.unwrap();
+        let tomorrow = store
+            .create_post(&ws, &new_post("Tomorrow", 86_400))
+            .await
+            .unwrap();
+        let reported = store.create_post(&ws, &new_post("Done", 60)).await.unwrap();
+        store
+            .record_post_result(&ws, &reported.id, &published())
+            .await
+            .unwrap();
+
+        let within_grace = due.scheduled_at + chrono::Duration::seconds(3_599);
+        let swept = store
+            .fail_unrun_posts(within_grace, HOUR, 10)
+            .await
+            .unwrap();
+        assert!(swept.is_empty(), "still within its grace: {swept:?}");
+
+        let past_grace = due.scheduled_at + chrono::Duration::seconds(3_601);
+        let (a, b, c, d) = tokio::join!(
+            store.fail_unrun_posts(past_grace, HOUR, 10),
+            store.fail_unrun_posts(past_grace, HOUR, 10),
+            store.fail_unrun_posts(past_grace, HOUR, 10),
+            store.fail_unrun_posts(past_grace, HOUR, 10),
+        );
+        let swept: Vec<_> = [a, b, c, d]
+            .into_iter()
+            .flat_map(|sweep| sweep.unwrap())
+            .collect();
+        assert_eq!(swept.len(), 1, "one sweep fails the post: {swept:?}");
+        let failed = &swept[0];
+        assert_eq!(failed.workspace_id, ws);
+        assert_eq!(failed.item.id, due.id);
+        assert_eq!(failed.item.status, PostStatus::Failed);
+        assert_eq!(failed.item.failure_reason, Some(PostFailureReason::NotRun));
+        assert_eq!(failed.item.failed_at, Some(past_grace));
+        let detail = failed.item.failure_detail.as_deref().unwrap_or_default();
+        assert!(detail.contains("1h"), "{detail}");
+        assert!(
+            store
+                .fail_unrun_posts(past_grace, HOUR, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.get_post(&ws, &due.id).await.unwrap(),
+            Some(failed.item.clone())
+        );
+        let late_report = store.record_post_result(&ws, &due.id, &published()).await;
+        let message = conflict_message(late_report);
+        assert!(message.contains("`failed` (not_run)"), "{message}");
+        let untouched = store.get_post(&ws, &tomorrow.id).await.unwrap().unwrap();
+        assert_eq!(untouched.status, PostStatus::Scheduled);
+        let untouched = store.get_post(&ws, &reported.id).await.unwrap().unwrap();
+        assert_eq!(untouched.status, PostStatus::Published);
+
+        let claimed = claim_all(store, "w1", past_grace + chrono::Duration::seconds(1)).await;
+        let failures: Vec<&ClaimedDelivery> = claimed
+            .iter()
+            .filter(|d| d.event_type == EventType::PostFailed)
+            .collect();
+        assert_eq!(failures.len(), 1, "{claimed:?}");
+        assert_eq!(failures[0].event_id, failed.event_id);
+        let data = &envelope(failures[0])["data"];
+        assert_eq!(data["reason"], json!("not_run"));
+        assert_eq!(data["post"]["id"], json!(due.id));
+        assert_eq!(data["post"]["failure_reason"], json!("not_run"));
+    }
+
+    pub async fn a_campaign_completes_once_when_a_new_lead_reaches_its_target(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        endpoint(store, &ws, &[EventType::CampaignCompleted]).await;
+        let targeted = store
+            .create_campaign(&ws, &campaign(json!({"target_leads": 2})))
+            .await
+            .unwrap();
+        let open_ended = store
+            .create_campaign(&ws, &campaign(json!({})))
+            .await
+            .unwrap();
+        let ws_ref = ws.as_str();
+        let add = |campaign_id: String| async move {
+            let body = lead(json!({"name": "L", "campaign_id": campaign_id}));
+            store.create_lead(ws_ref, &body).await.unwrap();
+        };
+        let status =
+            |id: String| async move { store.get_campaign(ws_ref, &id).await.unwrap().unwrap() };
+
+        add(targeted.id.clone()).await;
+        assert_eq!(
+            status(targeted.id.clone()).await.status,
+            CampaignStatus::Active
+        );
+        add(targeted.id.clone()).await;
+        let completed = status(targeted.id.clone()).await;
+        assert_eq!(completed.status, CampaignStatus::Completed);
+        assert!(completed.completed_at.is_some());
+        add(targeted.id.clone()).await;
+        add(open_ended.id.clone()).await;
+        assert_eq!(
+            status(targeted.id.clone()).await,
+            completed,
+            "completed once"
+        );
+
+        let far = later(10 * 365 * 86_400);
+        assert!(
+            store
+                .complete_due_campaigns(far, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            status(open_ended.id.clone()).await.status,
+            CampaignStatus::Active,
+            "no end date and no target: it never completes by itself"
+        );
+
+        let claimed = claim_all(store, "w1", later(1)).await;
+        assert_eq!(claimed.len(), 1, "{claimed:?}");
+        assert_eq!(claimed[0].event_type, EventType::CampaignCompleted);
+        let data = &envelope(&claimed[0])["data"];
+        assert_eq!(data["reason"], json!("target_reached"));
+        assert_eq!(data["leads"], json!(2));
+        assert_eq!(data["campaign"]["id"], json!(targeted.id));
+        assert_eq!(data["campaign"]["status"], json!("completed"));
+        assert_eq!(
+            data["campaign"]["completed_at"],
+            json!(time::rfc3339(completed.completed_at.unwrap()))
+        );
+    }
+
+    pub async fn campaigns_complete_once_when_their_end_date_passes(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        endpoint(store, &ws, &[EventType::CampaignCompleted]).await;
+        let ends_at = time::rfc3339(later(60));
+        let ending = store
+            .create_campaign(
+                &ws,
+                &campaign(json!({"ends_at": ends_at, "target_leads": 5})),
+            )
+            .await
+            .unwrap();
+        let body = lead(json!({"name": "L", "campaign_id": ending.id}));
+        store.create_lead(&ws, &body).await.unwrap();
+        let next_month = time::rfc3339(later(30 * 86_400));
+        let running = store
+            .create_campaign(&ws, &campaign(json!({"ends_at": next_month})))
+            .await
+            .unwrap();
+
+        let before = later(30);
+        assert!(
+            store
+                .complete_due_campaigns(before, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let after = later(61);
+        let (a, b, c) = tokio::join!(
+            store.complete_due_campaigns(after, 10),
+            store.complete_due_campaigns(after, 10),
+            store.complete_due_campaigns(after, 10),
+        );
+        let completed: Vec<_> = [a, b, c]
+            .into_iter()
+            .flat_map(|sweep| sweep.unwrap())
+            .collect();
+        assert_eq!(completed.len(), 1, "one sweep completes it: {completed:?}");
+        let done = &completed[0];
+        assert_eq!(done.workspace_id, ws);
+        assert_eq!(done.item.campaign.id, ending.id);
+        assert_eq!(done.item.reason, CompletionReason::EndDate);
+        assert_eq!(done.item.leads, 1);
+        assert_eq!(done.item.campaign.completed_at, Some(after));
+        assert!(
+            store
+                .complete_due_campaigns(after, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.get_campaign(&ws, &ending.id).await.unwrap(),
+            Some(done.item.campaign.clone())
+        );
+        let still = store.get_campaign(&ws, &running.id).await.unwrap().unwrap();
+        assert_eq!(still.status, CampaignStatus::Active);
+
+        let claimed = claim_all(store, "w1", later(120)).await;
+        assert_eq!(claimed.len(), 1, "{claimed:?}");
+        assert_eq!(claimed[0].event_id, done.event_id);
+        let data = &envelope(&claimed[0])["data"];
+        assert_eq!(data["reason"], json!("end_date"));
+        assert_eq!(data["leads"], json!(1));
+        assert_eq!(data["campaign"]["status"], json!("completed"));
+
+        // A backlog larger than one batch is worked off batch by batch.
+        for _ in 0..3 {
+            let ends_at = time::rfc3339(later(100));
+            let body = campaign(json!({"ends_at": ends_at}));
+            store.create_campaign(&ws, &body).await.unwrap();
+        }
+        let backlog = later(200);
+        assert_eq!(
+            store
+                .complete_due_campaigns(backlog, 2)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            store
+                .complete_due_campaigns(backlog, 2)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            store
+                .complete_due_campaigns(backlog, 2)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
 macro_rules! conformance {
     ($backend:ident, $open:path) => {
         mod $backend {
@@ -1549,6 +1982,11 @@ macro_rules! conformance {
             case!(members_are_added_once_and_removed_with_their_events);
             case!(signals_are_recorded_with_their_alert_and_listed_newest_first);
             case!(a_signal_about_an_unknown_lead_is_refused_and_writes_nothing);
+            case!(posts_are_scheduled_listed_by_status_and_kept_per_workspace);
+            case!(a_reported_result_is_recorded_once_with_its_event);
+            case!(unreported_posts_fail_as_not_run_once_however_many_sweep);
+            case!(a_campaign_completes_once_when_a_new_lead_reaches_its_target);
+            case!(campaigns_complete_once_when_their_end_date_passes);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn writers_in_parallel_lose_nothing() {

@@ -8,6 +8,7 @@ mod client;
 mod outcome;
 mod pacing;
 mod render;
+pub mod scheduler;
 mod slots;
 
 use std::future::Future;
@@ -35,6 +36,7 @@ const MAX_HOLD_OFF: Duration = Duration::from_secs(3_600);
 
 pub use attempt::EXCERPT_BYTES;
 pub use pacing::ChatPacing;
+pub use scheduler::{Scheduler, SchedulerConfig};
 
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {

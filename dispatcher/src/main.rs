@@ -1,10 +1,13 @@
-//! `socialscalr-dispatcher`: the delivery role, for a Deployment.
+//! `socialscalr-dispatcher`: the delivery role and the schedulers, for a Deployment.
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use socialscalr_core::config::{self, ConfigError};
 use socialscalr_core::process::{LogFormat, init_logging, shutdown_signal};
 use socialscalr_core::target::TargetPolicy;
-use socialscalr_dispatcher::{Dispatcher, DispatcherConfig};
+use socialscalr_dispatcher::{Dispatcher, DispatcherConfig, Scheduler, SchedulerConfig};
+use tokio::sync::watch;
 
 #[tokio::main]
 async fn main() {
@@ -22,12 +25,25 @@ async fn run() -> anyhow::Result<()> {
     let secrets = config::secret_key()?;
     let schedule = config::retry_schedule()?;
     let allow_loopback = config::flag(config::ALLOW_LOOPBACK_TARGETS)?;
+    let scheduler_config = SchedulerConfig::from_env()?;
     let store = socialscalr_core::store::open(&database_url)
         .await
         .context("opening the store")?;
     let config = DispatcherConfig::new(schedule, TargetPolicy { allow_loopback });
-    Dispatcher::new(store, secrets, config)?
-        .run(shutdown_signal())
-        .await?;
+    let dispatcher = Dispatcher::new(Arc::clone(&store), secrets, config)?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let scheduling = tokio::spawn(Scheduler::new(store, scheduler_config).run(stopped()));
+    let dispatching = tokio::spawn(dispatcher.run(stopped()));
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    scheduling.await.context("scheduler task")?;
+    dispatching.await.context("dispatcher task")??;
     Ok(())
 }

@@ -5,6 +5,7 @@ mod audit_log;
 mod campaigns;
 mod health;
 mod leads;
+mod posts;
 mod tokens;
 mod watchtower;
 mod webhooks;
@@ -32,6 +33,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(leads::get, leads::update))
         .routes(routes!(leads::add_message))
         .routes(routes!(leads::add_activity))
+        .routes(routes!(posts::list, posts::create))
+        .routes(routes!(posts::get))
+        .routes(routes!(posts::report_result))
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::get, webhooks::delete))
         .routes(routes!(webhooks::deliveries))

@@ -81,6 +81,16 @@ pub struct Campaign {
     pub completed_at: Option<Timestamp>,
 }
 
+/// Why a campaign completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CompletionReason {
+    /// Its `ends_at` passed.
+    EndDate,
+    /// Its leads reached `target_leads`.
+    TargetReached,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCampaign {

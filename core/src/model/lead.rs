@@ -354,7 +354,7 @@ impl NewActivity {
     }
 }
 
-fn check_linkedin_url(url: &str) -> Result<(), FieldError> {
+pub(super) fn check_linkedin_url(url: &str) -> Result<(), FieldError> {
     let parsed = check_http_url("linkedin_url", url)?;
     let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
     if host == "linkedin.com" || host.ends_with(".linkedin.com") {

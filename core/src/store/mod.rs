@@ -20,6 +20,7 @@ use crate::model::{
     LeadWithHistory, Member, Message, NewActivity, NewCampaign, NewLead, NewMember, NewMessage,
     NewSignal, Signal, SignalType, Stage, WebhookEndpoint, Workspace,
 };
+use crate::model::{CompletionReason, NewPost, Post, PostResult, PostStatus};
 use crate::plan::Plan;
 use crate::time::Timestamp;
 
@@ -30,6 +31,7 @@ pub use events::{
     member_event, subscription_cancelled_event, subscription_created_event, watchtower_alert_event,
 };
 pub use outbox::{activity_event, reply_event};
+pub use outbox::{campaign_completed_event, post_failed_event, post_published_event};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -187,6 +189,32 @@ pub struct DeliveryCounts {
     pub cancelled: u64,
 }
 
+/// A post's result as recorded, with the event it emitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedResult {
+    pub post: Post,
+    /// The event of the result; for a repeated report, the one the first report emitted.
+    pub event_id: String,
+    /// Whether the post already held this very result, so nothing changed.
+    pub repeated: bool,
+}
+
+/// Something a scheduler sweep changed in a workspace, and the event it emitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Swept<T> {
+    pub workspace_id: String,
+    pub item: T,
+    pub event_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignCompletion {
+    pub campaign: Campaign,
+    pub reason: CompletionReason,
+    /// The campaign's leads when it completed.
+    pub leads: u64,
+}
+
 /// The most recent attempts of an endpoint that its delivery log shows.
 pub const ATTEMPT_LOG_LENGTH: u32 = 100;
 
@@ -212,6 +240,8 @@ pub trait LeadStore: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Page<Campaign>>;
 
+    /// Adds a lead. A lead that brings its campaign to `target_leads` completes the
+    /// campaign, with its `campaign.completed`, in the same transaction.
     async fn create_lead(&self, workspace_id: &str, new: &NewLead) -> Result<LeadWithHistory>;
     async fn get_lead(&self, workspace_id: &str, id: &str) -> Result<Option<LeadWithHistory>>;
     async fn list_leads(
@@ -241,6 +271,46 @@ pub trait LeadStore: Send + Sync + 'static {
         lead_id: &str,
         new: &NewActivity,
     ) -> Result<(Activity, String)>;
+    /// Completes active campaigns whose `ends_at` is at or before `now` or whose leads
+    /// reached `target_leads`, at most `limit` of them, each with one
+    /// `campaign.completed`. A campaign completes once, however many callers sweep at once.
+    /// Adding a lead completes its campaign at once; this sweep is the backstop.
+    async fn complete_due_campaigns(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Swept<CampaignCompletion>>>;
+}
+
+/// Scheduled LinkedIn posts and their publish results.
+#[async_trait]
+pub trait PostStore: Send + Sync + 'static {
+    async fn create_post(&self, workspace_id: &str, new: &NewPost) -> Result<Post>;
+    async fn get_post(&self, workspace_id: &str, id: &str) -> Result<Option<Post>>;
+    async fn list_posts(
+        &self,
+        workspace_id: &str,
+        status: Option<PostStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Post>>;
+    /// Records the result the outreach engine reports, emitting `post.published` or
+    /// `post.failed`. On a post that already has a result, the identical result is answered
+    /// with the post as it is; any other is a conflict naming the post's status.
+    async fn record_post_result(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        result: &PostResult,
+    ) -> Result<RecordedResult>;
+    /// Fails the posts still scheduled for `grace` or longer before `now` as `not_run`, at
+    /// most `limit` of them, each with one `post.failed`. A post is failed once, however
+    /// many callers sweep at once.
+    async fn fail_unrun_posts(
+        &self,
+        now: Timestamp,
+        grace: Duration,
+        limit: u32,
+    ) -> Result<Vec<Swept<Post>>>;
 }
 
 /// Webhook endpoints and their delivery log.
@@ -353,15 +423,14 @@ pub trait AccessStore: TenancyStore + TokenStore + AuditStore + IdempotencyStore
 impl<T: TenancyStore + TokenStore + AuditStore + IdempotencyStore> AccessStore for T {}
 
 /// Everything a backend provides; each concern is its own trait.
-pub trait Store:
-    AccessStore + SubscriptionStore + LeadStore + WatchtowerStore + WebhookStore + DeliveryStore
-{
-}
+pub trait Store: AccessStore + ActivityStore + WebhookStore + DeliveryStore {}
 
-impl<T> Store for T where
-    T: AccessStore + SubscriptionStore + LeadStore + WatchtowerStore + WebhookStore + DeliveryStore
-{
-}
+impl<T: AccessStore + ActivityStore + WebhookStore + DeliveryStore> Store for T {}
+
+/// What a workspace does and what happens to it: subscription, leads, posts, signals.
+pub trait ActivityStore: SubscriptionStore + LeadStore + PostStore + WatchtowerStore {}
+
+impl<T: SubscriptionStore + LeadStore + PostStore + WatchtowerStore> ActivityStore for T {}
 
 /// Opens the store a database URL names and applies pending migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::event::{EventType, NewEvent, ResourceRef};
-use crate::model::{Activity, ActivityType, Lead, Message};
+use crate::model::{Activity, ActivityType, Campaign, CompletionReason, Lead, Message, Post};
 
 fn lead_ref(lead: &Lead) -> ResourceRef {
     ResourceRef {
@@ -39,5 +39,64 @@ pub fn activity_event(workspace_id: &str, lead: &Lead, activity: &Activity) -> N
         activity.created_at,
         &data,
         lead_ref(lead),
+    )
+}
+
+fn post_ref(post: &Post) -> ResourceRef {
+    ResourceRef {
+        kind: "post",
+        id: post.id.clone(),
+        url: format!("/api/v1/posts/{}", post.id),
+    }
+}
+
+/// `post.published`: the post as it is after publishing, with its `linkedin_url`.
+pub fn post_published_event(workspace_id: &str, post: &Post) -> NewEvent {
+    let data = json!({ "post": post });
+    NewEvent::new(
+        workspace_id,
+        EventType::PostPublished,
+        post.updated_at,
+        &data,
+        post_ref(post),
+    )
+}
+
+/// `post.failed`: the failed post, and why at the top level so receivers can route on it.
+pub fn post_failed_event(workspace_id: &str, post: &Post) -> NewEvent {
+    let data = json!({
+        "post": post,
+        "reason": post.failure_reason,
+        "detail": post.failure_detail,
+    });
+    NewEvent::new(
+        workspace_id,
+        EventType::PostFailed,
+        post.updated_at,
+        &data,
+        post_ref(post),
+    )
+}
+
+/// `campaign.completed`: the completed campaign, why, and how many leads it holds.
+pub fn campaign_completed_event(
+    workspace_id: &str,
+    campaign: &Campaign,
+    reason: CompletionReason,
+    leads: u64,
+) -> NewEvent {
+    let data = json!({ "campaign": campaign, "reason": reason, "leads": leads });
+    let resource = ResourceRef {
+        kind: "campaign",
+        id: campaign.id.clone(),
+        url: format!("/api/v1/campaigns/{}", campaign.id),
+    };
+    let at = campaign.completed_at.unwrap_or(campaign.created_at);
+    NewEvent::new(
+        workspace_id,
+        EventType::CampaignCompleted,
+        at,
+        &data,
+        resource,
     )
 }

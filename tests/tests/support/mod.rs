@@ -89,6 +89,8 @@ fn socialscalr_command() -> Command {
         "SOCIALSCALR_SECRET_KEY",
         "SOCIALSCALR_LOG_FORMAT",
         "SOCIALSCALR_ALLOW_LOOPBACK_TARGETS",
+        "SOCIALSCALR_POST_GRACE",
+        "SOCIALSCALR_SCHEDULER_INTERVAL",
     ] {
         command.env_remove(name);
     }
@@ -124,10 +126,11 @@ struct DevProcess {
 }
 
 impl DevProcess {
-    fn spawn(data_dir: &Path, log_path: &Path) -> DevProcess {
+    fn spawn(data_dir: &Path, log_path: &Path, env: &[(String, String)]) -> DevProcess {
         let addr = free_loopback_port();
         let log = File::create(log_path).expect("creating the dev process's log file");
         let mut child = socialscalr_command()
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .arg("dev")
             .arg("--listen")
             .arg(addr.to_string())
@@ -210,6 +213,8 @@ pub struct Dev {
     dir: TempDir,
     starts: usize,
     process: Option<DevProcess>,
+    /// Variables set for every start, on top of the harness's own.
+    env: Vec<(String, String)>,
     /// The token printed on the first start.
     pub token: String,
     /// What each start printed on stdout, once that process stopped.
@@ -219,11 +224,21 @@ pub struct Dev {
 impl Dev {
     /// Starts `socialscalr dev` on a fresh data directory and reads its first token.
     pub async fn start() -> Dev {
+        Dev::start_with_env(&[]).await
+    }
+
+    /// Like [`Dev::start`], with environment variables for this start and every restart.
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Dev {
         let dir = tempfile::tempdir().expect("creating a temporary directory");
+        let env = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         let mut dev = Dev {
             dir,
             starts: 0,
             process: None,
+            env,
             token: String::new(),
             stopped_runs: Vec::new(),
         };
@@ -259,7 +274,7 @@ impl Dev {
         for _ in 0..3 {
             self.starts += 1;
             let log_path = self.dir.path().join(format!("dev-{}.log", self.starts));
-            let mut process = DevProcess::spawn(&data_dir, &log_path);
+            let mut process = DevProcess::spawn(&data_dir, &log_path, &self.env);
             match wait_until_ready(&mut process, expect_token).await {
                 Ok(stdout) => {
                     self.process = Some(process);

@@ -11,12 +11,13 @@ use crate::model::*;
 use crate::store::*;
 use crate::time::{self, from_micros, to_micros};
 
+use super::completion::{complete_due, complete_on_target};
 use super::outbox::insert_event;
 use super::*;
 
 const LEAD_COLUMNS: &str = "id, campaign_id, name, linkedin_url, email, company, title, stage, \
      owner, tags, custom_fields, last_activity_at, created_at, updated_at";
-const CAMPAIGN_COLUMNS: &str =
+pub(super) const CAMPAIGN_COLUMNS: &str =
     "id, name, status, targeting, steps, ends_at, target_leads, created_at, completed_at";
 
 pub(super) fn campaign_from_row(row: &SqliteRow) -> Result<Campaign> {
@@ -309,7 +310,13 @@ impl LeadStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         replace_tags(&mut tx, workspace_id, &lead).await?;
-        tx.commit().await?;
+        let queued = match &lead.campaign_id {
+            Some(campaign_id) => {
+                complete_on_target(&mut tx, workspace_id, campaign_id, now).await?
+            }
+            None => 0,
+        };
+        self.commit_with_deliveries(tx, queued).await?;
         Ok(LeadWithHistory {
             lead,
             notes: vec![],
@@ -503,5 +510,16 @@ impl LeadStore for SqliteStore {
         let queued = insert_event(&mut tx, &event).await?;
         self.commit_with_deliveries(tx, queued).await?;
         Ok((activity, event.id))
+    }
+
+    async fn complete_due_campaigns(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Swept<CampaignCompletion>>> {
+        let mut tx = self.write().await?;
+        let (completed, queued) = complete_due(&mut tx, now, limit).await?;
+        self.commit_with_deliveries(tx, queued).await?;
+        Ok(completed)
     }
 }

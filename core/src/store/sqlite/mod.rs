@@ -3,10 +3,12 @@
 //! instead of failing.
 
 mod audit;
+mod completion;
 mod deliveries;
 mod idempotency;
 mod leads;
 mod outbox;
+mod posts;
 mod subscriptions;
 mod tenancy;
 mod tokens;
