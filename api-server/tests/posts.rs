@@ -1,130 +1,33 @@
 //! Posts, their publish results, and campaign completion over a real bound port, on a real
 //! SQLite store in a temporary directory.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod common;
 
 use chrono::{Duration, SecondsFormat, Utc};
-use reqwest::{Client, Method, StatusCode};
+use common::{Api, assert_error};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use socialscalr_api_server::AppState;
-use socialscalr_core::crypto::SecretBox;
-use socialscalr_core::model::{NewToken, Scope};
 use socialscalr_core::plan::Plan;
-use socialscalr_core::store::Store;
-use socialscalr_core::target::TargetPolicy;
-use socialscalr_core::token;
 
 const LINKEDIN_POST: &str = "https://www.linkedin.com/feed/update/urn:li:activity:42";
 
-struct Api {
-    base: String,
-    client: Client,
-    store: Arc<dyn Store>,
-    token: String,
-    workspace_id: String,
-    _dir: tempfile::TempDir,
+/// Schedules a post `seconds` from now and returns it.
+async fn schedule(api: &Api, text: &str, seconds: i64) -> Value {
+    let at = (Utc::now() + Duration::seconds(seconds)).to_rfc3339();
+    let (status, post) = api
+        .post("/api/v1/posts", json!({"text": text, "scheduled_at": at}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{post}");
+    post
 }
 
-impl Api {
-    async fn start() -> Api {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/api.db", dir.path().display());
-        let store = socialscalr_core::store::open(&url).await.unwrap();
-        let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let state = AppState::new(
-            Arc::clone(&store),
-            secrets,
-            TargetPolicy {
-                allow_loopback: true,
-            },
-        );
-        tokio::spawn(socialscalr_api_server::serve(
-            listener,
-            state,
-            std::future::pending(),
-        ));
-        let mut api = Api {
-            base: format!("http://{addr}"),
-            client: Client::new(),
-            store,
-            token: String::new(),
-            workspace_id: String::new(),
-            _dir: dir,
-        };
-        (api.workspace_id, api.token) = api.workspace("acme").await;
-        api
-    }
-
-    /// A new pro workspace's id and token.
-    async fn workspace(&self, name: &str) -> (String, String) {
-        let workspace = self.store.create_workspace(name, Plan::Pro).await.unwrap();
-        let issued = token::issue();
-        let admin = NewToken {
-            scopes: vec![Scope::Admin],
-            ..NewToken::named("test")
-        };
-        self.store
-            .create_token(&workspace.id, &admin, &issued)
-            .await
-            .unwrap();
-        (workspace.id, issued.token)
-    }
-
-    async fn call_as(
-        &self,
-        token: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        };
-        (status, value)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call_as(&self.token, Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call_as(&self.token, Method::POST, path, Some(body))
-            .await
-    }
-
-    /// Schedules a post `seconds` from now and returns it.
-    async fn schedule(&self, text: &str, seconds: i64) -> Value {
-        let at = (Utc::now() + Duration::seconds(seconds)).to_rfc3339();
-        let (status, post) = self
-            .post("/api/v1/posts", json!({"text": text, "scheduled_at": at}))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{post}");
-        post
-    }
-
-    async fn pending_deliveries(&self) -> u64 {
-        let counts = self
-            .store
-            .delivery_counts(&self.workspace_id)
-            .await
-            .unwrap();
-        counts.pending
-    }
+async fn pending_deliveries(api: &Api) -> u64 {
+    let workspace_id = api.workspace_id("acme").await;
+    api.store
+        .delivery_counts(&workspace_id)
+        .await
+        .unwrap()
+        .pending
 }
 
 fn id(value: &Value) -> &str {
@@ -135,21 +38,6 @@ fn id(value: &Value) -> &str {
 
 fn ids(list: &Value) -> Vec<&str> {
     list["data"].as_array().unwrap().iter().map(id).collect()
-}
-
-fn assert_error(result: &(StatusCode, Value), status: StatusCode, code: &str, field: Option<&str>) {
-    let (actual, body) = result;
-    assert_eq!(*actual, status, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-    if let Some(field) = field {
-        assert_eq!(body["error"]["field"], field, "{body}");
-    }
 }
 
 #[tokio::test]
@@ -185,7 +73,7 @@ async fn posts_are_scheduled_read_and_listed_by_status() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(fetched, post);
 
-    let second = api.schedule("Second", 600).await;
+    let second = schedule(&api, "Second", 600).await;
     let (status, published) = api
         .post(
             &format!("/api/v1/posts/{}/result", id(&second)),
@@ -236,7 +124,7 @@ async fn posts_are_scheduled_read_and_listed_by_status() {
     );
 
     // Another workspace sees none of it.
-    let (_, stranger) = api.workspace("other").await;
+    let (_, stranger) = api.workspace("other", Plan::Pro).await;
     let path = format!("/api/v1/posts/{}", id(&post));
     let result = api.call_as(&stranger, Method::GET, &path, None).await;
     assert_error(&result, StatusCode::NOT_FOUND, "not_found", None);
@@ -310,7 +198,7 @@ async fn a_publish_result_moves_the_post_once_and_a_repeat_changes_nothing() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let post = api.schedule("Launch day", 60).await;
+    let post = schedule(&api, "Launch day", 60).await;
     let result_path = format!("/api/v1/posts/{}/result", id(&post));
 
     let published = json!({"outcome": "published", "linkedin_url": LINKEDIN_POST});
@@ -321,13 +209,13 @@ async fn a_publish_result_moves_the_post_once_and_a_repeat_changes_nothing() {
     assert!(first["published_at"].is_string(), "{first}");
     let event_id = first["event_id"].as_str().unwrap();
     assert!(event_id.starts_with("evt_"), "{first}");
-    assert_eq!(api.pending_deliveries().await, 1);
+    assert_eq!(pending_deliveries(&api).await, 1);
 
     // The engine retrying the same report gets the same answer, and no second event.
     let (status, again) = api.post(&result_path, published).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again, first);
-    assert_eq!(api.pending_deliveries().await, 1);
+    assert_eq!(pending_deliveries(&api).await, 1);
 
     let failed = json!({"outcome": "failed", "reason": "linkedin_rejected"});
     let result = api.post(&result_path, failed.clone()).await;
@@ -337,7 +225,7 @@ async fn a_publish_result_moves_the_post_once_and_a_repeat_changes_nothing() {
     let (_, stored) = api.get(&format!("/api/v1/posts/{}", id(&post))).await;
     assert_eq!(stored["status"], "published", "{stored}");
 
-    let other = api.schedule("Rejected", 60).await;
+    let other = schedule(&api, "Rejected", 60).await;
     let other_path = format!("/api/v1/posts/{}/result", id(&other));
     let failed = json!({"outcome": "failed", "reason": "linkedin_rejected", "detail": "spam"});
     let (status, rejected) = api.post(&other_path, failed).await;
@@ -347,7 +235,7 @@ async fn a_publish_result_moves_the_post_once_and_a_repeat_changes_nothing() {
     assert_eq!(rejected["failure_detail"], "spam");
     assert!(rejected["failed_at"].is_string(), "{rejected}");
     assert_ne!(rejected["event_id"], first["event_id"]);
-    assert_eq!(api.pending_deliveries().await, 2);
+    assert_eq!(pending_deliveries(&api).await, 2);
 
     let result = api
         .post(
@@ -361,7 +249,7 @@ async fn a_publish_result_moves_the_post_once_and_a_repeat_changes_nothing() {
 #[tokio::test]
 async fn bad_result_reports_name_the_field_and_leave_the_post_scheduled() {
     let api = Api::start().await;
-    let post = api.schedule("Pending", 60).await;
+    let post = schedule(&api, "Pending", 60).await;
     let path = format!("/api/v1/posts/{}/result", id(&post));
     let bad = [
         (json!({}), "outcome"),

@@ -1,123 +1,34 @@
 //! Watchtower, plan gates and cancelled workspaces over a real bound port, on a real
 //! SQLite store in a temporary directory.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use reqwest::{Client, Method, StatusCode};
+use common::{Api, assert_error};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
-use socialscalr_api_server::AppState;
-use socialscalr_core::crypto::SecretBox;
 use socialscalr_core::event::EventType;
 use socialscalr_core::model::{NewMember, Role};
-use socialscalr_core::model::{NewToken, Scope};
 use socialscalr_core::plan::Plan;
-use socialscalr_core::store::{ClaimRequest, ClaimedDelivery, Store};
-use socialscalr_core::target::TargetPolicy;
-use socialscalr_core::{tenancy, time, token};
+use socialscalr_core::store::{ClaimRequest, ClaimedDelivery};
+use socialscalr_core::{tenancy, time};
 
 const SIGNALS: &str = "/api/v1/watchtower/signals";
 
-struct Api {
-    base: String,
-    client: Client,
-    store: Arc<dyn Store>,
-    _dir: tempfile::TempDir,
-}
-
-type Answer = (StatusCode, Value);
-
-impl Api {
-    async fn start() -> Api {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/api.db", dir.path().display());
-        let store = socialscalr_core::store::open(&url).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
-        let state = AppState::new(
-            Arc::clone(&store),
-            secrets,
-            TargetPolicy {
-                allow_loopback: true,
-            },
-        );
-        let serving = socialscalr_api_server::serve(listener, state, std::future::pending());
-        tokio::spawn(serving);
-        Api {
-            base,
-            client: Client::new(),
-            store,
-            _dir: dir,
-        }
-    }
-
-    /// Creates a workspace on `plan` and returns a token of it.
-    async fn token_for(&self, workspace: &str, plan: Plan) -> String {
-        let workspace = self.store.create_workspace(workspace, plan).await.unwrap();
-        let issued = token::issue();
-        let admin = NewToken {
-            scopes: vec![Scope::Admin],
-            ..NewToken::named("test")
-        };
-        self.store
-            .create_token(&workspace.id, &admin, &issued)
-            .await
-            .unwrap();
-        issued.token
-    }
-
-    async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Answer {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        };
-        (status, body)
-    }
-
-    async fn get(&self, token: &str, path: &str) -> Answer {
-        self.call(token, Method::GET, path, None).await
-    }
-
-    async fn post(&self, token: &str, path: &str, body: Value) -> Answer {
-        self.call(token, Method::POST, path, Some(body)).await
-    }
-
-    /// Every delivery due now, as a dispatcher would claim them.
-    async fn claim_deliveries(&self) -> Vec<ClaimedDelivery> {
-        let request = ClaimRequest {
-            worker: "test",
-            now: time::now() + chrono::Duration::seconds(1),
-            lease: Duration::from_secs(60),
-            limit: 100,
-            per_endpoint: 100,
-            per_workspace: 1_000,
-            skip_endpoints: &[],
-            skip_workspaces: &[],
-        };
-        self.store.claim_deliveries(&request).await.unwrap()
-    }
-}
-
-fn assert_error(answer: &Answer, status: StatusCode, code: &str, field: Option<&str>) {
-    let (actual, body) = answer;
-    assert_eq!(*actual, status, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].is_string(), "{body}");
-    if let Some(field) = field {
-        assert_eq!(body["error"]["field"], field, "{body}");
-    }
+/// Every delivery due now, as a dispatcher would claim them.
+async fn claim_deliveries(api: &Api) -> Vec<ClaimedDelivery> {
+    let request = ClaimRequest {
+        worker: "test",
+        now: time::now() + chrono::Duration::seconds(1),
+        lease: Duration::from_secs(60),
+        limit: 100,
+        per_endpoint: 100,
+        per_workspace: 1_000,
+        skip_endpoints: &[],
+        skip_workspaces: &[],
+    };
+    api.store.claim_deliveries(&request).await.unwrap()
 }
 
 fn ids(list: &Value) -> Vec<String> {
@@ -130,14 +41,14 @@ fn ids(list: &Value) -> Vec<String> {
 }
 
 async fn create_signal(api: &Api, token: &str, body: Value) -> Value {
-    let (status, created) = api.post(token, SIGNALS, body).await;
+    let (status, created) = api.post_as(token, SIGNALS, body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     created
 }
 
 async fn create_lead(api: &Api, token: &str, name: &str) -> String {
     let (status, lead) = api
-        .post(token, "/api/v1/leads", json!({"name": name}))
+        .post_as(token, "/api/v1/leads", json!({"name": name}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{lead}");
     lead["id"].as_str().unwrap().to_owned()
@@ -149,22 +60,24 @@ async fn watchtower_answers_403_plan_required_below_the_pro_plan() {
     let body = json!({"type": "funding", "company": "Northwind", "title": "Series B"});
     for (name, plan) in [("free", Plan::Free), ("starter", Plan::Starter)] {
         let token = api.token_for(name, plan).await;
-        let listed = api.get(&token, SIGNALS).await;
+        let listed = api.get_as(&token, SIGNALS).await;
         assert_error(&listed, StatusCode::FORBIDDEN, "plan_required", None);
-        let created = api.post(&token, SIGNALS, body.clone()).await;
+        let created = api.post_as(&token, SIGNALS, body.clone()).await;
         assert_error(&created, StatusCode::FORBIDDEN, "plan_required", None);
     }
 
     let starter = api.token_for("starter-2", Plan::Starter).await;
-    let (_, refused) = api.get(&starter, SIGNALS).await;
+    let (_, refused) = api.get_as(&starter, SIGNALS).await;
     let message = refused["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("Watchtower") && message.contains("pro plan"),
         "{message}"
     );
-    let unreadable = api.post(&starter, SIGNALS, json!({"nonsense": true})).await;
+    let unreadable = api
+        .post_as(&starter, SIGNALS, json!({"nonsense": true}))
+        .await;
     assert_error(&unreadable, StatusCode::FORBIDDEN, "plan_required", None);
-    let (status, _) = api.get(&starter, "/api/v1/leads").await;
+    let (status, _) = api.get_as(&starter, "/api/v1/leads").await;
     assert_eq!(status, StatusCode::OK, "the rest of the API stays open");
 }
 
@@ -181,12 +94,12 @@ async fn pro_and_agency_workspaces_record_and_list_their_own_signals() {
         (&pro, &from_pro, &from_agency),
         (&agency, &from_agency, &from_pro),
     ] {
-        let (status, list) = api.get(token, SIGNALS).await;
+        let (status, list) = api.get_as(token, SIGNALS).await;
         assert_eq!(status, StatusCode::OK, "{list}");
         assert_eq!(ids(&list), vec![own["id"].as_str().unwrap()]);
         assert_eq!(list["next_cursor"], Value::Null);
         let foreign = format!("{SIGNALS}/{}", other["id"].as_str().unwrap());
-        let answer = api.get(token, &foreign).await;
+        let answer = api.get_as(token, &foreign).await;
         assert_error(&answer, StatusCode::NOT_FOUND, "not_found", None);
     }
 }
@@ -194,9 +107,9 @@ async fn pro_and_agency_workspaces_record_and_list_their_own_signals() {
 #[tokio::test]
 async fn an_ingested_signal_emits_watchtower_alert_with_the_signal_and_its_lead() {
     let api = Api::start().await;
-    let token = api.token_for("acme", Plan::Pro).await;
+    let token = api.token_for("watch", Plan::Pro).await;
     let webhook = json!({"url": "http://127.0.0.1:9/hook", "events": ["watchtower.alert"]});
-    let (status, endpoint) = api.post(&token, "/api/v1/webhooks", webhook).await;
+    let (status, endpoint) = api.post_as(&token, "/api/v1/webhooks", webhook).await;
     assert_eq!(status, StatusCode::CREATED, "{endpoint}");
     let lead_id = create_lead(&api, &token, "Sarah Chen").await;
 
@@ -219,7 +132,7 @@ async fn an_ingested_signal_emits_watchtower_alert_with_the_signal_and_its_lead(
     assert_eq!(created["occurred_at"], "2026-05-20T09:30:00Z");
     let event_id = created["event_id"].as_str().unwrap();
 
-    let claimed = api.claim_deliveries().await;
+    let claimed = claim_deliveries(&api).await;
     assert_eq!(claimed.len(), 1, "{claimed:?}");
     assert_eq!(claimed[0].event_id, event_id);
     assert_eq!(claimed[0].event_type, EventType::WatchtowerAlert);
@@ -230,12 +143,12 @@ async fn an_ingested_signal_emits_watchtower_alert_with_the_signal_and_its_lead(
     assert_eq!(envelope["data"]["lead"]["id"], lead_id.as_str());
     assert_eq!(envelope["data"]["lead"]["name"], "Sarah Chen");
 
-    let (status, fetched) = api.get(&token, &format!("{SIGNALS}/{id}")).await;
+    let (status, fetched) = api.get_as(&token, &format!("{SIGNALS}/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(fetched, signal);
     let company_only = json!({"type": "funding", "company": "Northwind", "title": "Series B"});
     create_signal(&api, &token, company_only).await;
-    let claimed = api.claim_deliveries().await;
+    let claimed = claim_deliveries(&api).await;
     let envelope: Value = serde_json::from_str(&claimed[0].payload).unwrap();
     assert_eq!(envelope["data"]["lead"], Value::Null);
 }
@@ -243,7 +156,7 @@ async fn an_ingested_signal_emits_watchtower_alert_with_the_signal_and_its_lead(
 #[tokio::test]
 async fn bad_signal_bodies_name_the_field_and_write_nothing() {
     let api = Api::start().await;
-    let token = api.token_for("acme", Plan::Pro).await;
+    let token = api.token_for("watch", Plan::Pro).await;
     let other = api.token_for("other", Plan::Pro).await;
     let foreign_lead = create_lead(&api, &other, "Not Yours").await;
     let valid = json!({"type": "hiring", "title": "Hiring"});
@@ -272,7 +185,7 @@ async fn bad_signal_bodies_name_the_field_and_write_nothing() {
         (with("severity", json!("high")), "severity"),
     ];
     for (body, field) in cases {
-        let answer = api.post(&token, SIGNALS, body.clone()).await;
+        let answer = api.post_as(&token, SIGNALS, body.clone()).await;
         assert_error(
             &answer,
             StatusCode::BAD_REQUEST,
@@ -281,14 +194,14 @@ async fn bad_signal_bodies_name_the_field_and_write_nothing() {
         );
     }
     let longest = create_signal(&api, &token, with("title", json!("é".repeat(300)))).await;
-    let (_, list) = api.get(&token, SIGNALS).await;
+    let (_, list) = api.get_as(&token, SIGNALS).await;
     assert_eq!(ids(&list), vec![longest["id"].as_str().unwrap()]);
 }
 
 #[tokio::test]
 async fn signal_filters_and_pages_select_the_right_signals() {
     let api = Api::start().await;
-    let token = api.token_for("acme", Plan::Agency).await;
+    let token = api.token_for("watch", Plan::Agency).await;
     let lead_id = create_lead(&api, &token, "Sarah Chen").await;
     let mut created = Vec::new();
     for (kind, lead) in [
@@ -309,7 +222,7 @@ async fn signal_filters_and_pages_select_the_right_signals() {
     let list = |query: String| {
         let (api, token) = (&api, &token);
         async move {
-            let (status, body) = api.get(token, &format!("{SIGNALS}?{query}")).await;
+            let (status, body) = api.get_as(token, &format!("{SIGNALS}?{query}")).await;
             assert_eq!(status, StatusCode::OK, "{query}: {body}");
             body
         }
@@ -361,7 +274,7 @@ async fn signal_filters_and_pages_select_the_right_signals() {
         ("type=funding&type=hiring", "type"),
     ];
     for (query, field) in bad {
-        let answer = api.get(&token, &format!("{SIGNALS}?{query}")).await;
+        let answer = api.get_as(&token, &format!("{SIGNALS}?{query}")).await;
         assert_error(
             &answer,
             StatusCode::BAD_REQUEST,
@@ -374,47 +287,47 @@ async fn signal_filters_and_pages_select_the_right_signals() {
 #[tokio::test]
 async fn a_cancelled_workspace_s_tokens_get_403_workspace_cancelled() {
     let api = Api::start().await;
-    let token = api.token_for("acme", Plan::Pro).await;
+    let token = api.token_for("watch", Plan::Pro).await;
     let other = api.token_for("other", Plan::Pro).await;
-    let (status, _) = api.get(&token, "/api/v1/leads").await;
+    let (status, _) = api.get_as(&token, "/api/v1/leads").await;
     assert_eq!(status, StatusCode::OK);
 
-    tenancy::cancel(api.store.as_ref(), "acme").await.unwrap();
+    tenancy::cancel(api.store.as_ref(), "watch").await.unwrap();
     for path in [
         "/api/v1/leads",
         SIGNALS,
         "/api/v1/webhooks",
         "/api/v1/workspace",
     ] {
-        let answer = api.get(&token, path).await;
+        let answer = api.get_as(&token, path).await;
         assert_error(&answer, StatusCode::FORBIDDEN, "workspace_cancelled", None);
     }
     let answer = api
-        .post(&token, "/api/v1/leads", json!({"name": "After"}))
+        .post_as(&token, "/api/v1/leads", json!({"name": "After"}))
         .await;
     assert_error(&answer, StatusCode::FORBIDDEN, "workspace_cancelled", None);
-    let (status, _) = api.get(&other, "/api/v1/leads").await;
+    let (status, _) = api.get_as(&other, "/api/v1/leads").await;
     assert_eq!(status, StatusCode::OK, "other workspaces are untouched");
 }
 
 #[tokio::test]
 async fn the_workspace_endpoint_shows_the_callers_plan_and_members() {
     let api = Api::start().await;
-    let token = api.token_for("acme", Plan::Starter).await;
+    let token = api.token_for("watch", Plan::Starter).await;
     let owner = NewMember {
         email: "Ana@Example.com".into(),
         role: Role::Owner,
     };
-    tenancy::add_member(api.store.as_ref(), "acme", &owner)
+    tenancy::add_member(api.store.as_ref(), "watch", &owner)
         .await
         .unwrap();
-    tenancy::set_plan(api.store.as_ref(), "acme", Plan::Agency)
+    tenancy::set_plan(api.store.as_ref(), "watch", Plan::Agency)
         .await
         .unwrap();
 
-    let (status, workspace) = api.get(&token, "/api/v1/workspace").await;
+    let (status, workspace) = api.get_as(&token, "/api/v1/workspace").await;
     assert_eq!(status, StatusCode::OK, "{workspace}");
-    assert_eq!(workspace["name"], "acme");
+    assert_eq!(workspace["name"], "watch");
     assert_eq!(workspace["plan"], "agency");
     assert_eq!(workspace["cancelled_at"], Value::Null);
     let members = workspace["members"].as_array().unwrap();

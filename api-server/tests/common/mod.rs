@@ -57,12 +57,25 @@ impl Api {
 
     /// An admin token of a new workspace.
     pub async fn token_for(&self, workspace: &str, plan: Plan) -> String {
-        let workspace = self.store.create_workspace(workspace, plan).await.unwrap();
+        self.workspace(workspace, plan).await.1
+    }
+
+    /// A new workspace's id and an admin token of it.
+    pub async fn workspace(&self, name: &str, plan: Plan) -> (String, String) {
+        let workspace = self.store.create_workspace(name, plan).await.unwrap();
         let admin = NewToken {
             scopes: vec![Scope::Admin],
             ..NewToken::named("test")
         };
-        self.issue(&workspace.id, &admin).await
+        (
+            workspace.id.clone(),
+            self.issue(&workspace.id, &admin).await,
+        )
+    }
+
+    /// The id of a workspace made earlier.
+    pub async fn workspace_id(&self, name: &str) -> String {
+        self.store.find_workspace(name).await.unwrap().unwrap().id
     }
 
     pub async fn issue(&self, workspace_id: &str, new: &NewToken) -> String {
@@ -97,6 +110,14 @@ impl Api {
             serde_json::from_str(&text).unwrap()
         };
         (status, value)
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        self.call_as(token, Method::GET, path, None).await
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call_as(token, Method::POST, path, Some(body)).await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
