@@ -2,8 +2,10 @@
 //! their 429s, and the pace of deliveries. The format is set explicitly, since a loopback
 //! URL is never detected as either service.
 
+mod common;
+
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,37 +13,13 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::{Value, json};
-use socialscalr_core::crypto::SecretBox;
-use socialscalr_core::event::EventType;
+use common::{Log, Received, Setup, eventually};
+use serde_json::json;
 use socialscalr_core::ids;
-use socialscalr_core::model::{DeliveryAttempt, EndpointFormat, NewMessage};
-use socialscalr_core::plan::Plan;
-use socialscalr_core::retry::RetrySchedule;
+use socialscalr_core::model::EndpointFormat;
 use socialscalr_core::signing;
-use socialscalr_core::store::{DeliveryCounts, NewEndpointRow, PageRequest, Store};
-use socialscalr_core::target::TargetPolicy;
-use socialscalr_dispatcher::{ChatPacing, Dispatcher, DispatcherConfig};
+use socialscalr_dispatcher::ChatPacing;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-
-#[derive(Clone, Debug)]
-struct Received {
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> &str {
-        self.headers[name].to_str().unwrap()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-type Log = Arc<Mutex<Vec<Received>>>;
 
 /// A fake chat service whose answer to the n-th request (from 0) is chosen by `answer`.
 async fn service(answer: fn(usize) -> Response) -> (String, Log) {
@@ -77,109 +55,6 @@ fn discord_ok(_: usize) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-struct Setup {
-    store: Arc<dyn Store>,
-    secrets: SecretBox,
-    workspace: String,
-    lead: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Setup {
-    async fn new() -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/chat.db", dir.path().display());
-        let store = socialscalr_core::store::open(&url).await.unwrap();
-        let workspace = store.create_workspace("acme", Plan::Pro).await.unwrap().id;
-        let new_lead = serde_json::from_value(json!({
-            "name": "Sarah Chen",
-            "company": "Northwind",
-            "linkedin_url": "https://www.linkedin.com/in/sarahchen"
-        }))
-        .unwrap();
-        let lead = store
-            .create_lead(&workspace, &new_lead)
-            .await
-            .unwrap()
-            .lead
-            .id;
-        let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
-        Setup {
-            store,
-            secrets,
-            workspace,
-            lead,
-            _dir: dir,
-        }
-    }
-
-    /// Registers an endpoint for `lead.replied`; returns its id and secret.
-    async fn endpoint(&self, url: &str, format: EndpointFormat) -> (String, String) {
-        let id = ids::new_id(ids::ENDPOINT);
-        let secret = signing::generate_secret();
-        let row = NewEndpointRow {
-            sealed_secret: self.secrets.seal(&id, &secret),
-            id: id.clone(),
-            url: url.to_owned(),
-            description: None,
-            events: vec![EventType::LeadReplied],
-            format,
-        };
-        self.store
-            .create_endpoint(&self.workspace, &row)
-            .await
-            .unwrap();
-        (id, secret)
-    }
-
-    async fn reply(&self, text: &str) -> String {
-        let message: NewMessage =
-            serde_json::from_value(json!({"direction": "inbound", "text": text})).unwrap();
-        self.store
-            .add_message(&self.workspace, &self.lead, &message)
-            .await
-            .unwrap()
-            .1
-            .unwrap()
-    }
-
-    fn start(&self, schedule: &str, pacing: ChatPacing) -> oneshot::Sender<()> {
-        let mut config = DispatcherConfig::new(
-            RetrySchedule::parse(schedule).unwrap(),
-            TargetPolicy {
-                allow_loopback: true,
-            },
-        );
-        config.poll_interval = Duration::from_millis(100);
-        config.attempt_timeout = Duration::from_secs(2);
-        config.chat_pacing = pacing;
-        let dispatcher =
-            Dispatcher::new(Arc::clone(&self.store), self.secrets.clone(), config).unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(dispatcher.run(async move {
-            let _ = stopped.await;
-        }));
-        stop
-    }
-
-    /// Newest first.
-    async fn attempts(&self, endpoint: &str) -> Vec<DeliveryAttempt> {
-        let page = PageRequest {
-            limit: 100,
-            after: None,
-        };
-        self.store
-            .list_attempts(&self.workspace, endpoint, &page)
-            .await
-            .unwrap()
-            .items
-    }
-
-    async fn counts(&self) -> DeliveryCounts {
-        self.store.delivery_counts(&self.workspace).await.unwrap()
-    }
-}
-
 /// Paced quickly, so that tests that are not about pacing do not wait for it.
 fn quick() -> ChatPacing {
     ChatPacing {
@@ -188,29 +63,13 @@ fn quick() -> ChatPacing {
     }
 }
 
-/// Polls `check` until it holds, for at most 30 seconds.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn slack_endpoints_get_blocks_naming_the_lead_and_quoting_the_reply() {
     let setup = Setup::new().await;
     let (url, log) = service(slack_ok).await;
-    let (endpoint, secret) = setup.endpoint(&url, EndpointFormat::Slack).await;
+    let (endpoint, secret) = setup.endpoint_as(&url, EndpointFormat::Slack).await;
     let event_id = setup.reply("Sure - send a link.").await;
-    let _stop = setup.start("1s,2s", quick());
+    let _stop = setup.start_with("1s,2s", |config| config.chat_pacing = quick());
 
     eventually("the message", || async { !log.lock().unwrap().is_empty() }).await;
     let received = log.lock().unwrap()[0].clone();
@@ -259,9 +118,9 @@ async fn slack_endpoints_get_blocks_naming_the_lead_and_quoting_the_reply() {
 async fn discord_endpoints_get_an_embed_with_fields_time_and_the_event_id() {
     let setup = Setup::new().await;
     let (url, log) = service(discord_ok).await;
-    let (endpoint, _) = setup.endpoint(&url, EndpointFormat::Discord).await;
+    let (endpoint, _) = setup.endpoint_as(&url, EndpointFormat::Discord).await;
     let event_id = setup.reply("Sure - send a link.\nTuesday works.").await;
-    let _stop = setup.start("1s,2s", quick());
+    let _stop = setup.start_with("1s,2s", |config| config.chat_pacing = quick());
 
     eventually("the delivery to succeed", || async {
         setup.counts().await.succeeded == 1
@@ -316,9 +175,9 @@ async fn a_slack_429_is_retried_when_asked_without_using_up_the_schedule() {
         }
     })
     .await;
-    let (endpoint, _) = setup.endpoint(&url, EndpointFormat::Slack).await;
+    let (endpoint, _) = setup.endpoint_as(&url, EndpointFormat::Slack).await;
     setup.reply("hello").await;
-    let _stop = setup.start("1m", quick());
+    let _stop = setup.start_with("1m", |config| config.chat_pacing = quick());
 
     eventually("the delivery to succeed", || async {
         setup.counts().await.succeeded == 1
@@ -376,9 +235,9 @@ async fn a_discord_429_is_honoured_from_its_body_and_not_counted() {
         }
     })
     .await;
-    let (endpoint, _) = setup.endpoint(&url, EndpointFormat::Discord).await;
+    let (endpoint, _) = setup.endpoint_as(&url, EndpointFormat::Discord).await;
     setup.reply("hello").await;
-    let _stop = setup.start("1s,2s", quick());
+    let _stop = setup.start_with("1s,2s", |config| config.chat_pacing = quick());
 
     eventually("the delivery to succeed", || async {
         setup.counts().await.succeeded == 1
@@ -404,19 +263,17 @@ async fn messages_to_one_chat_endpoint_are_spaced_while_other_endpoints_go_at_on
     let setup = Setup::new().await;
     let (slack_url, slack_log) = service(slack_ok).await;
     let (json_url, json_log) = service(discord_ok).await;
-    let (slack, _) = setup.endpoint(&slack_url, EndpointFormat::Slack).await;
-    setup.endpoint(&json_url, EndpointFormat::Json).await;
+    let (slack, _) = setup.endpoint_as(&slack_url, EndpointFormat::Slack).await;
+    setup.endpoint_as(&json_url, EndpointFormat::Json).await;
     for n in 0..3 {
         setup.reply(&format!("m{n}")).await;
     }
     let spacing = Duration::from_secs(2);
-    let _stop = setup.start(
-        "1m",
-        ChatPacing {
-            slack: spacing,
-            discord: spacing,
-        },
-    );
+    let pacing = ChatPacing {
+        slack: spacing,
+        discord: spacing,
+    };
+    let _stop = setup.start_with("1m", |config| config.chat_pacing = pacing);
 
     eventually("the envelope endpoint's deliveries", || async {
         json_log.lock().unwrap().len() == 3

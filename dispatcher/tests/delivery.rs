@@ -1,5 +1,7 @@
 //! The dispatcher against real receivers on 127.0.0.1 that answer well, badly or never.
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,30 +11,18 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
+use common::{Log, Received, Setup, eventually};
 use serde_json::{Value, json};
-use socialscalr_core::crypto::SecretBox;
 use socialscalr_core::event::EventType;
 use socialscalr_core::ids;
-use socialscalr_core::model::{AttemptOutcome, DeliveryAttempt, EndpointFormat, NewMessage};
+use socialscalr_core::model::{AttemptOutcome, EndpointFormat, NewMessage};
 use socialscalr_core::plan::Plan;
-use socialscalr_core::retry::RetrySchedule;
 use socialscalr_core::signing;
-use socialscalr_core::store::{ClaimRequest, DeliveryCounts, NewEndpointRow, PageRequest, Store};
+use socialscalr_core::store::{ClaimRequest, NewEndpointRow};
 use socialscalr_core::target::TargetPolicy;
 use socialscalr_core::time;
-use socialscalr_dispatcher::{Dispatcher, DispatcherConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-
-/// A request as a receiver saw it.
-#[derive(Clone, Debug)]
-struct Received {
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-type Log = Arc<Mutex<Vec<Received>>>;
 
 /// An HTTP receiver whose status for the n-th request (from 0) is chosen by `answer`.
 async fn receiver(answer: fn(usize) -> StatusCode) -> (String, Log) {
@@ -106,119 +96,6 @@ async fn raw_server(behaviour: Raw) -> (String, Arc<Mutex<usize>>) {
         }
     });
     (format!("http://{addr}/hook"), connections)
-}
-
-struct Setup {
-    store: Arc<dyn Store>,
-    secrets: SecretBox,
-    workspace: String,
-    lead: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Setup {
-    async fn new() -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/dispatch.db", dir.path().display());
-        let store = socialscalr_core::store::open(&url).await.unwrap();
-        let workspace = store.create_workspace("acme", Plan::Pro).await.unwrap().id;
-        let new_lead = serde_json::from_value(json!({"name": "Sarah Chen"})).unwrap();
-        let lead = store
-            .create_lead(&workspace, &new_lead)
-            .await
-            .unwrap()
-            .lead
-            .id;
-        let secrets = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
-        Setup {
-            store,
-            secrets,
-            workspace,
-            lead,
-            _dir: dir,
-        }
-    }
-
-    /// Registers an endpoint for `lead.replied`; returns its id and secret.
-    async fn endpoint(&self, url: &str) -> (String, String) {
-        let id = ids::new_id(ids::ENDPOINT);
-        let secret = signing::generate_secret();
-        let row = NewEndpointRow {
-            sealed_secret: self.secrets.seal(&id, &secret),
-            id: id.clone(),
-            url: url.to_owned(),
-            description: None,
-            events: vec![EventType::LeadReplied],
-            format: EndpointFormat::Json,
-        };
-        self.store
-            .create_endpoint(&self.workspace, &row)
-            .await
-            .unwrap();
-        (id, secret)
-    }
-
-    async fn reply(&self, text: &str) -> String {
-        let message: NewMessage =
-            serde_json::from_value(json!({"direction": "inbound", "text": text})).unwrap();
-        self.store
-            .add_message(&self.workspace, &self.lead, &message)
-            .await
-            .unwrap()
-            .1
-            .unwrap()
-    }
-
-    fn start(&self, configure: impl FnOnce(&mut DispatcherConfig)) -> oneshot::Sender<()> {
-        let mut config = DispatcherConfig::new(
-            RetrySchedule::parse("1s,2s").unwrap(),
-            TargetPolicy {
-                allow_loopback: true,
-            },
-        );
-        config.poll_interval = Duration::from_millis(100);
-        config.attempt_timeout = Duration::from_secs(2);
-        configure(&mut config);
-        let dispatcher =
-            Dispatcher::new(Arc::clone(&self.store), self.secrets.clone(), config).unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(dispatcher.run(async move {
-            let _ = stopped.await;
-        }));
-        stop
-    }
-
-    async fn attempts(&self, endpoint: &str) -> Vec<DeliveryAttempt> {
-        let page = PageRequest {
-            limit: 100,
-            after: None,
-        };
-        self.store
-            .list_attempts(&self.workspace, endpoint, &page)
-            .await
-            .unwrap()
-            .items
-    }
-
-    async fn counts(&self) -> DeliveryCounts {
-        self.store.delivery_counts(&self.workspace).await.unwrap()
-    }
-}
-
-/// Polls `check` until it holds, for at most 30 seconds.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
