@@ -161,27 +161,8 @@ fn quoted(text: &str, limit: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::summary::sample as summary;
     use crate::render::summary::summarize;
-
-    fn summary(quote: Option<&str>, facts: usize, value: &str) -> Summary {
-        Summary {
-            event: "lead.replied".into(),
-            event_id: "evt_1".into(),
-            workspace_id: "ws_1".into(),
-            created_at: Some("2026-05-24T15:32:11Z".into()),
-            title: "Sarah Chen replied".into(),
-            quote: quote.map(str::to_owned),
-            note: None,
-            facts: (0..facts)
-                .map(|n| Fact {
-                    label: format!("Fact {n}"),
-                    value: value.to_owned(),
-                    code: false,
-                })
-                .collect(),
-            tone: Tone::Good,
-        }
-    }
 
     /// Checks a message against Discord's embed limits.
     pub fn assert_within_limits(message: &Value) {

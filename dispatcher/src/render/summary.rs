@@ -346,6 +346,28 @@ fn scalar(value: &Value) -> Option<String> {
     }
 }
 
+/// A reply's summary with `facts` facts of `value`, for the renderers' tests.
+#[cfg(test)]
+pub fn sample(quote: Option<&str>, facts: usize, value: &str) -> Summary {
+    Summary {
+        event: "lead.replied".into(),
+        event_id: "evt_1".into(),
+        workspace_id: "ws_1".into(),
+        created_at: Some("2026-05-24T15:32:11Z".into()),
+        title: "Sarah Chen replied".into(),
+        quote: quote.map(str::to_owned),
+        note: None,
+        facts: (0..facts)
+            .map(|n| Fact {
+                label: format!("Fact {n}"),
+                value: value.to_owned(),
+                code: false,
+            })
+            .collect(),
+        tone: Tone::Good,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -238,21 +238,11 @@ impl LeadStore for SqliteStore {
         workspace_id: &str,
         page: &PageRequest,
     ) -> Result<Page<Campaign>> {
-        let sql = format!(
-            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE workspace_id = ? AND id < ? \
-             ORDER BY id DESC LIMIT ?"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(workspace_id)
-            .bind(page.after.as_deref().unwrap_or("\u{10ffff}"))
-            .bind(i64::from(page.limit) + 1)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .iter()
-            .map(campaign_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page_of(items, page.limit, |c| &c.id))
+        let select = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE workspace_id = ?");
+        self.list_page(&select, "id", workspace_id, page, campaign_from_row, |c| {
+            &c.id
+        })
+        .await
     }
 
     async fn create_lead(&self, workspace_id: &str, new: &NewLead) -> Result<LeadWithHistory> {

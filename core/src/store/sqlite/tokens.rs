@@ -148,21 +148,11 @@ impl TokenStore for SqliteStore {
     }
 
     async fn list_tokens(&self, workspace_id: &str, page: &PageRequest) -> Result<Page<ApiToken>> {
-        let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.workspace_id = ? AND t.id < ? \
-             ORDER BY t.id DESC LIMIT ?"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(workspace_id)
-            .bind(page.after.as_deref().unwrap_or("\u{10ffff}"))
-            .bind(i64::from(page.limit) + 1)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .iter()
-            .map(token_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page_of(items, page.limit, |t| &t.id))
+        let select = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.workspace_id = ?");
+        self.list_page(&select, "t.id", workspace_id, page, token_from_row, |t| {
+            &t.id
+        })
+        .await
     }
 
     async fn rotate_token(

@@ -112,21 +112,14 @@ impl WebhookStore for SqliteStore {
         workspace_id: &str,
         page: &PageRequest,
     ) -> Result<Page<WebhookEndpoint>> {
-        let sql = format!(
+        let select = format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints \
-             WHERE workspace_id = ? AND deleted_at IS NULL AND id < ? ORDER BY id DESC LIMIT ?"
+             WHERE deleted_at IS NULL AND workspace_id = ?"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(workspace_id)
-            .bind(page.after.as_deref().unwrap_or("\u{10ffff}"))
-            .bind(i64::from(page.limit) + 1)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .iter()
-            .map(endpoint_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page_of(items, page.limit, |e| &e.id))
+        self.list_page(&select, "id", workspace_id, page, endpoint_from_row, |e| {
+            &e.id
+        })
+        .await
     }
 
     async fn delete_endpoint(&self, workspace_id: &str, id: &str) -> Result<bool> {
