@@ -2,17 +2,32 @@
 //! transactions so that several processes on one data directory wait for each other
 //! instead of failing.
 
-mod audit;
-mod completion;
 mod deliveries;
+#[cfg(test)]
+mod tests;
+
+// The queries both SQL backends share, written with numbered `$n` parameters.
+#[path = "../sql/audit.rs"]
+mod audit;
+#[path = "../sql/completion.rs"]
+mod completion;
+#[path = "../sql/idempotency.rs"]
 mod idempotency;
+#[path = "../sql/leads.rs"]
 mod leads;
+#[path = "../sql/outbox.rs"]
 mod outbox;
+#[path = "../sql/posts.rs"]
 mod posts;
+#[path = "../sql/subscriptions.rs"]
 mod subscriptions;
+#[path = "../sql/tenancy.rs"]
 mod tenancy;
+#[path = "../sql/tokens.rs"]
 mod tokens;
+#[path = "../sql/watchtower.rs"]
 mod watchtower;
+#[path = "../sql/webhooks.rs"]
 mod webhooks;
 
 use std::str::FromStr;
@@ -40,6 +55,10 @@ pub struct SqliteStore {
 }
 
 type Tx = Transaction<'static, Sqlite>;
+type DbStore = SqliteStore;
+type Db = Sqlite;
+type DbRow = SqliteRow;
+type DbConnection = sqlx::SqliteConnection;
 
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self> {
@@ -159,7 +178,7 @@ impl SqliteStore {
         from_row: fn(&SqliteRow) -> Result<T>,
         id: impl Fn(&T) -> &str,
     ) -> Result<Page<T>> {
-        let sql = format!("{select} AND {id_column} < ? ORDER BY {id_column} DESC LIMIT ?");
+        let sql = format!("{select} AND {id_column} < $2 ORDER BY {id_column} DESC LIMIT $3");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(workspace_id)
             .bind(page.after.as_deref().unwrap_or("\u{10ffff}"))
@@ -177,26 +196,5 @@ impl SqliteStore {
             self.deliveries_created.notify_waiters();
         }
         Ok(())
-    }
-}
-
-#[cfg(all(test, unix))]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn a_new_database_and_its_directory_are_private_to_their_user() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("data");
-        let url = format!("sqlite://{}/store.db", dir.display());
-        let store = SqliteStore::open(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        let mode =
-            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&dir.join("store.db")), 0o600);
-        assert_eq!(mode(&dir.join("store.db-wal")), 0o600);
     }
 }

@@ -8,7 +8,7 @@ use crate::store::{IdempotencyClaim, IdempotencyStore, Result};
 use crate::time::{Timestamp, to_micros};
 
 #[async_trait]
-impl IdempotencyStore for SqliteStore {
+impl IdempotencyStore for DbStore {
     async fn claim_idempotency_key(
         &self,
         workspace_id: &str,
@@ -19,7 +19,7 @@ impl IdempotencyStore for SqliteStore {
     ) -> Result<IdempotencyClaim> {
         let mut tx = self.write().await?;
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE workspace_id = ? AND key = ? AND created_at < ?",
+            "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2 AND created_at < $3",
         )
         .bind(workspace_id)
         .bind(key)
@@ -28,7 +28,7 @@ impl IdempotencyStore for SqliteStore {
         .await?;
         let existing = sqlx::query(
             "SELECT fingerprint, status, response_body FROM idempotency_keys \
-             WHERE workspace_id = ? AND key = ?",
+             WHERE workspace_id = $1 AND key = $2",
         )
         .bind(workspace_id)
         .bind(key)
@@ -52,7 +52,7 @@ impl IdempotencyStore for SqliteStore {
             None => {
                 sqlx::query(
                     "INSERT INTO idempotency_keys (workspace_id, key, fingerprint, created_at) \
-                     VALUES (?, ?, ?, ?)",
+                     VALUES ($1, $2, $3, $4)",
                 )
                 .bind(workspace_id)
                 .bind(key)
@@ -75,8 +75,8 @@ impl IdempotencyStore for SqliteStore {
         body: &[u8],
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE idempotency_keys SET status = ?, response_body = ? \
-             WHERE workspace_id = ? AND key = ?",
+            "UPDATE idempotency_keys SET status = $1, response_body = $2 \
+             WHERE workspace_id = $3 AND key = $4",
         )
         .bind(i64::from(status))
         .bind(body)
@@ -89,7 +89,7 @@ impl IdempotencyStore for SqliteStore {
 
     async fn release_idempotency_key(&self, workspace_id: &str, key: &str) -> Result<()> {
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE workspace_id = ? AND key = ? AND status IS NULL",
+            "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2 AND status IS NULL",
         )
         .bind(workspace_id)
         .bind(key)
