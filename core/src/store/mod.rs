@@ -6,6 +6,8 @@
 mod access;
 mod events;
 mod outbox;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -57,13 +59,24 @@ impl StoreError {
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => true,
-            // SQLITE_BUSY and its extended codes: another writer held the lock too long.
-            StoreError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
-                code == "5" || code.parse::<u32>().is_ok_and(|c| c & 0xff == 5)
-            }),
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                db.code().is_some_and(|code| is_transient_code(&code))
+            }
             _ => false,
         }
     }
+}
+
+/// Database error codes that say "not now" rather than "not this request".
+fn is_transient_code(code: &str) -> bool {
+    // SQLITE_BUSY and its extended codes: another writer held the lock too long.
+    let sqlite_busy = code == "5" || code.parse::<u32>().is_ok_and(|c| c & 0xff == 5);
+    // PostgreSQL: connection exceptions (08…), a server shutting down or starting
+    // (57P01–57P03), too many connections (53300), and transactions to be retried
+    // (40001 serialization failure, 40P01 deadlock).
+    let postgres_transient = code.starts_with("08")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01");
+    sqlite_busy || postgres_transient
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -439,8 +452,13 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         store.migrate().await?;
         return Ok(Arc::new(store));
     }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = postgres::PgStore::open(url).await?;
+        store.migrate().await?;
+        return Ok(Arc::new(store));
+    }
     Err(StoreError::Conflict(format!(
-        "unsupported database URL scheme in `{}`; this build supports sqlite://",
+        "unsupported database URL scheme in `{}`; use sqlite:// or postgres://",
         url.split(':').next().unwrap_or_default()
     )))
 }

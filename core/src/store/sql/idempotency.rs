@@ -17,7 +17,7 @@ impl IdempotencyStore for DbStore {
         now: Timestamp,
         expired_before: Timestamp,
     ) -> Result<IdempotencyClaim> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         sqlx::query(
             "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2 AND created_at < $3",
         )

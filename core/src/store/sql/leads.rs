@@ -263,7 +263,7 @@ impl LeadStore for DbStore {
             created_at: now,
             updated_at: now,
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         if let Some(campaign_id) = &lead.campaign_id {
             let found: Option<String> =
                 sqlx::query_scalar("SELECT id FROM campaigns WHERE workspace_id = $1 AND id = $2")
@@ -386,7 +386,7 @@ impl LeadStore for DbStore {
         patch: &LeadPatch,
     ) -> Result<LeadWithHistory> {
         patch.validate()?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let mut lead = fetch_lead(&mut tx, workspace_id, id).await?;
         patch.apply(&mut lead)?;
         lead.updated_at = time::now();
@@ -425,7 +425,7 @@ impl LeadStore for DbStore {
             sent_at: new.sent_at.unwrap_or(now),
             created_at: now,
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let mut lead = fetch_lead(&mut tx, workspace_id, lead_id).await?;
         sqlx::query(
             "INSERT INTO lead_messages (id, lead_id, direction, text, sent_at, created_at) \
@@ -473,7 +473,7 @@ impl LeadStore for DbStore {
             occurred_at: new.occurred_at.unwrap_or(now),
             created_at: now,
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let mut lead = fetch_lead(&mut tx, workspace_id, lead_id).await?;
         sqlx::query(
             "INSERT INTO lead_activities (id, lead_id, type, post_url, occurred_at, created_at) \

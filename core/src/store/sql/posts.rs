@@ -166,7 +166,7 @@ impl PostStore for DbStore {
         result: &PostResult,
     ) -> Result<RecordedResult> {
         result.validate()?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let (mut post, recorded_event) = fetch_post(&mut tx, workspace_id, id)
             .await?
             .ok_or(StoreError::NotFound("post"))?;

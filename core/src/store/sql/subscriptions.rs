@@ -60,7 +60,7 @@ fn member_from_row(row: &DbRow) -> Result<Member> {
 #[async_trait]
 impl SubscriptionStore for DbStore {
     async fn change_plan(&self, workspace_id: &str, plan: Plan) -> Result<PlanChange> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let mut workspace = fetch_workspace(&mut tx, workspace_id).await?;
         refuse_if_cancelled(&workspace)?;
         let previous_plan = workspace.plan;
@@ -89,7 +89,7 @@ impl SubscriptionStore for DbStore {
     }
 
     async fn cancel_workspace(&self, workspace_id: &str) -> Result<Cancellation> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let mut workspace = fetch_workspace(&mut tx, workspace_id).await?;
         if workspace.cancelled_at.is_some() {
             return Ok(Cancellation {
@@ -133,7 +133,7 @@ impl SubscriptionStore for DbStore {
             role: new.role,
             added_at: time::now(),
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let workspace = fetch_workspace(&mut tx, workspace_id).await?;
         refuse_if_cancelled(&workspace)?;
         let inserted = sqlx::query(
@@ -169,7 +169,7 @@ impl SubscriptionStore for DbStore {
     }
 
     async fn remove_member(&self, workspace_id: &str, email: &str) -> Result<(Member, String)> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let workspace = fetch_workspace(&mut tx, workspace_id).await?;
         refuse_if_cancelled(&workspace)?;
         let row = sqlx::query(

@@ -132,7 +132,7 @@ impl TokenStore for DbStore {
     ) -> Result<ApiToken> {
         let now = time::now();
         new.validate(now)?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         if let Some(seat) = &new.seat {
             check_seat(&mut tx, workspace_id, seat, now).await?;
         }
@@ -162,7 +162,7 @@ impl TokenStore for DbStore {
         grace_until: Timestamp,
     ) -> Result<ApiToken> {
         let now = time::now();
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let old = fetch_token(&mut tx, workspace_id, id)
             .await?
             .ok_or(StoreError::NotFound("token"))?;

@@ -45,7 +45,7 @@ impl WatchtowerStore for DbStore {
             occurred_at: new.occurred_at.unwrap_or(now),
             created_at: now,
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let lead = match &signal.lead_id {
             None => None,
             Some(lead_id) => match fetch_lead(&mut tx, workspace_id, lead_id).await {

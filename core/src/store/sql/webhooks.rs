@@ -123,7 +123,7 @@ impl WebhookStore for DbStore {
 
     async fn delete_endpoint(&self, workspace_id: &str, id: &str) -> Result<bool> {
         let now = to_micros(time::now());
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let deleted = sqlx::query(
             "UPDATE webhook_endpoints SET deleted_at = $1, disabled = 1 \
              WHERE workspace_id = $2 AND id = $3 AND deleted_at IS NULL",

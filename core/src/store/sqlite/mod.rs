@@ -2,7 +2,7 @@
 //! transactions so that several processes on one data directory wait for each other
 //! instead of failing.
 
-mod deliveries;
+mod claim;
 #[cfg(test)]
 mod tests;
 
@@ -11,6 +11,8 @@ mod tests;
 mod audit;
 #[path = "../sql/completion.rs"]
 mod completion;
+#[path = "../sql/deliveries.rs"]
+mod deliveries;
 #[path = "../sql/idempotency.rs"]
 mod idempotency;
 #[path = "../sql/leads.rs"]
@@ -34,8 +36,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -44,8 +44,8 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use tokio::sync::Notify;
 
+use crate::store::rows::*;
 use crate::store::*;
-use crate::time::{Timestamp, from_micros};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -91,26 +91,17 @@ impl SqliteStore {
     async fn write(&self) -> Result<Tx> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
-}
 
-fn enum_text<T: Serialize>(value: T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(text)) => text,
-        _ => unreachable!("unit enums serialize as strings"),
+    /// What wakes dispatchers: every write that queues deliveries is made in this process.
+    fn wake_handle(&self) -> Arc<Notify> {
+        Arc::clone(&self.deliveries_created)
     }
-}
 
-fn decode_enum<T: DeserializeOwned>(column: &str, text: String) -> Result<T> {
-    serde_json::from_value(serde_json::Value::String(text))
-        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-}
-
-fn decode_json<T: DeserializeOwned>(column: &str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-}
-
-fn json_text<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("model values serialize to JSON")
+    /// A write transaction on one workspace's rows. SQLite has one writer at a time, so
+    /// this is any write transaction.
+    async fn write_in(&self, _workspace_id: &str) -> Result<Tx> {
+        self.write().await
+    }
 }
 
 /// Creates the database file, and its directory when missing, readable by this user only:
@@ -137,31 +128,6 @@ fn create_private(file: &std::path::Path) -> std::io::Result<()> {
         Ok(_) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(error) => Err(error),
-    }
-}
-
-pub(super) fn optional_u32(value: Option<i64>) -> Option<u32> {
-    value.and_then(|n| u32::try_from(n).ok())
-}
-
-pub(super) fn optional_time(micros: Option<i64>) -> Option<Timestamp> {
-    micros.map(from_micros)
-}
-
-pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-/// Finishes a page fetched with one row more than asked for.
-fn page_of<T>(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> &str) -> Page<T> {
-    let limit = limit as usize;
-    let next_after = (items.len() > limit).then(|| {
-        items.truncate(limit);
-        items.last().map(|item| id(item).to_owned())
-    });
-    Page {
-        items,
-        next_after: next_after.flatten(),
     }
 }
 
