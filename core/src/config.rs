@@ -16,6 +16,8 @@ pub const ALLOW_LOOPBACK_TARGETS: &str = "SOCIALSCALR_ALLOW_LOOPBACK_TARGETS";
 pub const ROTATION_GRACE: &str = "SOCIALSCALR_TOKEN_ROTATION_GRACE";
 pub const POST_GRACE: &str = "SOCIALSCALR_POST_GRACE";
 pub const SCHEDULER_INTERVAL: &str = "SOCIALSCALR_SCHEDULER_INTERVAL";
+pub const DISPATCH_LEASE: &str = "SOCIALSCALR_DISPATCH_LEASE";
+pub const DISPATCH_CONCURRENCY: &str = "SOCIALSCALR_DISPATCH_CONCURRENCY";
 
 /// File in a data directory holding the generated secret key of a `dev` installation.
 pub const SECRET_KEY_FILE: &str = "secret.key";
@@ -105,6 +107,28 @@ pub fn flag(name: &'static str) -> Result<bool, ConfigError> {
         Some(other) => Err(invalid(
             name,
             format!("`{other}` is not one of true, false, 1, 0"),
+        )),
+    }
+}
+
+/// A whole-number variable within `range`, else `default`.
+pub fn count(
+    name: &'static str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    let Some(text) = var(name) else {
+        return Ok(default);
+    };
+    match text.parse::<u32>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(invalid(
+            name,
+            format!(
+                "`{text}` is not a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
         )),
     }
 }

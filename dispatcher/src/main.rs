@@ -29,7 +29,7 @@ async fn run() -> anyhow::Result<()> {
     let store = socialscalr_core::store::open(&database_url)
         .await
         .context("opening the store")?;
-    let config = DispatcherConfig::new(schedule, TargetPolicy { allow_loopback });
+    let config = DispatcherConfig::from_env(schedule, TargetPolicy { allow_loopback })?;
     let dispatcher = Dispatcher::new(Arc::clone(&store), secrets, config)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);

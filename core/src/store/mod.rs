@@ -19,8 +19,8 @@ use tokio::sync::Notify;
 use crate::event::EventType;
 use crate::model::{
     Activity, AttemptOutcome, Campaign, DeliveryAttempt, EndpointFormat, FieldError, LeadPatch,
-    LeadWithHistory, Member, Message, NewActivity, NewCampaign, NewLead, NewMember, NewMessage,
-    NewSignal, Signal, SignalType, Stage, WebhookEndpoint, Workspace,
+    LeadWithHistory, LimitOverrides, Member, Message, NewActivity, NewCampaign, NewLead, NewMember,
+    NewMessage, NewSignal, Signal, SignalType, Stage, WebhookEndpoint, Workspace,
 };
 use crate::model::{CompletionReason, NewPost, Post, PostResult, PostStatus};
 use crate::plan::Plan;
@@ -75,7 +75,10 @@ fn is_transient_code(code: &str) -> bool {
     // (57P01–57P03), too many connections (53300), and transactions to be retried
     // (40001 serialization failure, 40P01 deadlock).
     let postgres_transient = code.starts_with("08")
-        || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01");
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+        );
     sqlite_busy || postgres_transient
 }
 
@@ -240,6 +243,8 @@ pub trait TenancyStore: Send + Sync + 'static {
     /// By id (`ws_…`) or by name.
     async fn find_workspace(&self, name_or_id: &str) -> Result<Option<Workspace>>;
     async fn workspace_count(&self) -> Result<u64>;
+    /// Replaces a workspace's limit overrides; `None` falls back to its plan's limit.
+    async fn set_limits(&self, workspace_id: &str, limits: LimitOverrides) -> Result<Workspace>;
 }
 
 /// Campaigns, leads, and the messages and activity reported about leads.

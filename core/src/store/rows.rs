@@ -51,4 +51,3 @@ pub(crate) fn page_of<T>(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> &str)
         next_after: next_after.flatten(),
     }
 }
-

@@ -84,6 +84,20 @@ impl TenancyStore for DbStore {
             .transpose()
     }
 
+    async fn set_limits(&self, workspace_id: &str, limits: LimitOverrides) -> Result<Workspace> {
+        let row = sqlx::query(
+            "UPDATE workspaces SET requests_per_minute = $1, webhook_events_per_minute = $2 \
+             WHERE id = $3 RETURNING *",
+        )
+        .bind(limits.requests_per_minute.map(i64::from))
+        .bind(limits.webhook_events_per_minute.map(i64::from))
+        .bind(workspace_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("workspace"))?;
+        workspace_from_row(&row, "")
+    }
+
     async fn workspace_count(&self) -> Result<u64> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM workspaces")
             .fetch_one(&self.pool)
