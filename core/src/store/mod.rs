@@ -27,7 +27,8 @@ use crate::plan::Plan;
 use crate::time::Timestamp;
 
 pub use access::{
-    AuditEntry, AuditFilter, AuditStore, IdempotencyClaim, IdempotencyStore, TokenStore,
+    AuditEntry, AuditFilter, AuditStore, IDEMPOTENCY_IN_PROGRESS_LIMIT, IdempotencyClaim,
+    IdempotencyStore, TokenStore,
 };
 pub use events::{
     member_event, subscription_cancelled_event, subscription_created_event, watchtower_alert_event,

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::*;
-use crate::store::{IdempotencyClaim, IdempotencyStore, Result};
+use crate::store::{IDEMPOTENCY_IN_PROGRESS_LIMIT, IdempotencyClaim, IdempotencyStore, Result};
 use crate::time::{Timestamp, to_micros};
 
 #[async_trait]
@@ -17,13 +17,16 @@ impl IdempotencyStore for DbStore {
         now: Timestamp,
         expired_before: Timestamp,
     ) -> Result<IdempotencyClaim> {
+        let abandoned_before = now - IDEMPOTENCY_IN_PROGRESS_LIMIT;
         let mut tx = self.write_in(workspace_id).await?;
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2 AND created_at < $3",
+            "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2 \
+             AND (created_at < $3 OR (status IS NULL AND created_at < $4))",
         )
         .bind(workspace_id)
         .bind(key)
         .bind(to_micros(expired_before))
+        .bind(to_micros(abandoned_before))
         .execute(&mut *tx)
         .await?;
         let existing = sqlx::query(
