@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::crypto::{CryptoError, SecretBox};
+use crate::ratelimit::{Limiter, LimiterError};
 use crate::retry::{RetrySchedule, ScheduleError};
 
 pub const DATABASE_URL: &str = "DATABASE_URL";
@@ -16,6 +17,10 @@ pub const ALLOW_LOOPBACK_TARGETS: &str = "SOCIALSCALR_ALLOW_LOOPBACK_TARGETS";
 pub const ROTATION_GRACE: &str = "SOCIALSCALR_TOKEN_ROTATION_GRACE";
 pub const POST_GRACE: &str = "SOCIALSCALR_POST_GRACE";
 pub const SCHEDULER_INTERVAL: &str = "SOCIALSCALR_SCHEDULER_INTERVAL";
+pub const REDIS_URL: &str = "REDIS_URL";
+pub const METRICS_ADDR: &str = "METRICS_ADDR";
+pub const METRICS_MAX_WORKSPACES: &str = "SOCIALSCALR_METRICS_MAX_WORKSPACES";
+pub const OUTBOUND_WINDOW: &str = "SOCIALSCALR_OUTBOUND_WINDOW";
 
 /// File in a data directory holding the generated secret key of a `dev` installation.
 pub const SECRET_KEY_FILE: &str = "secret.key";
@@ -87,6 +92,35 @@ pub fn listen_addr(flag: Option<SocketAddr>, default: &str) -> Result<SocketAddr
     let text = var(LISTEN_ADDR).unwrap_or_else(|| default.to_owned());
     text.parse()
         .map_err(|_| invalid(LISTEN_ADDR, format!("`{text}` is not an address:port")))
+}
+
+/// Where the Prometheus metrics listener binds, if anywhere.
+pub fn metrics_addr() -> Result<Option<SocketAddr>, ConfigError> {
+    var(METRICS_ADDR)
+        .map(|text| {
+            text.parse()
+                .map_err(|_| invalid(METRICS_ADDR, format!("`{text}` is not an address:port")))
+        })
+        .transpose()
+}
+
+/// A whole number variable, else `default`.
+pub fn count(name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|_| invalid(name, format!("`{text}` is not a whole number"))),
+    }
+}
+
+/// The limiter named by `REDIS_URL`, else one kept in this process. A malformed URL is
+/// refused here; an unreachable server is not, since the limiter falls back without it.
+pub fn limiter() -> Result<Limiter, ConfigError> {
+    match var(REDIS_URL) {
+        None => Ok(Limiter::local()),
+        Some(url) => Limiter::redis(&url).map_err(|e: LimiterError| invalid(REDIS_URL, e)),
+    }
 }
 
 pub fn retry_schedule() -> Result<RetrySchedule, ConfigError> {
@@ -225,6 +259,14 @@ mod tests {
         assert!(error.contains("minimum 1s"), "{error}");
         let error = parse(Some("1.5h")).unwrap_err().to_string();
         assert!(error.contains("whole number"), "{error}");
+    }
+
+    #[test]
+    fn a_malformed_redis_url_names_the_variable_but_not_its_password() {
+        let error = Limiter::redis("redis://:hunter2@[::1").map_err(|e| invalid(REDIS_URL, e));
+        let error = error.err().expect("a malformed URL is refused").to_string();
+        assert!(error.starts_with("REDIS_URL:"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

@@ -16,5 +16,6 @@ pub mod signing;
 pub mod store;
 pub mod target;
 pub mod tenancy;
+pub mod testing;
 pub mod time;
 pub mod token;

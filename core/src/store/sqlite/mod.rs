@@ -9,6 +9,7 @@ mod idempotency;
 mod leads;
 mod outbox;
 mod posts;
+mod queue;
 mod subscriptions;
 mod tenancy;
 mod tokens;
