@@ -5,6 +5,7 @@
 //! and writes `DIR/env`, which exports their URLs; `scripts/test` does so and sets
 //! `SOCIALSCALR_REQUIRE_SERVICES=1`, so that there a missing service fails the test.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -25,7 +26,9 @@ pub fn service_url(name: &str) -> Option<String> {
         "{name} is not set but {REQUIRE_SERVICES}=1: start the services with \
          `scripts/services start DIR` and `. DIR/env`"
     );
-    eprintln!(
+    // Written past the test harness's capture, so that a skip shows in the run's output.
+    let _ = writeln!(
+        std::io::stderr(),
         "skipped: {name} is not set; `scripts/services start DIR` and `. DIR/env` provide it"
     );
     None
