@@ -20,7 +20,7 @@ pub use api::ApiMetrics;
 pub use delivery::DeliveryMetrics;
 pub use labels::{OTHER_WORKSPACE, WorkspaceLabels};
 pub use limiter::register_limiter;
-pub use server::{ReadyCheck, serve, store_ready};
+pub use server::{ReadyCheck, serve, spawn_listener, store_ready};
 
 /// Distinct workspace label values a process keeps unless configured otherwise.
 pub const DEFAULT_MAX_WORKSPACES: u32 = 100;

@@ -2,6 +2,7 @@
 //! while the process runs, and `GET /readyz` while it can reach its store, for probes.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +64,23 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Binds `addr` and serves the listener there for the rest of the process's life.
+pub async fn spawn_listener(
+    addr: SocketAddr,
+    metrics: Metrics,
+    ready: ReadyCheck,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tracing::info!(listen = %bound, "Metrics listening");
+    tokio::spawn(async move {
+        if let Err(error) = serve(listener, metrics, ready, std::future::pending()).await {
+            tracing::error!(%error, "The metrics listener stopped");
+        }
+    });
+    Ok(bound)
 }
 
 async fn scrape(State(shared): State<Shared>) -> Response {
