@@ -104,6 +104,16 @@ pub fn metrics_addr() -> Result<Option<SocketAddr>, ConfigError> {
         .transpose()
 }
 
+/// The window of the outbound cap, `SOCIALSCALR_OUTBOUND_WINDOW`: a minute, as the plans'
+/// events per minute say, unless a test shortens it.
+pub fn outbound_window() -> Result<Duration, ConfigError> {
+    duration(
+        OUTBOUND_WINDOW,
+        Duration::from_secs(60),
+        Duration::from_secs(1),
+    )
+}
+
 /// A whole number variable, else `default`.
 pub fn count(name: &'static str, default: u32) -> Result<u32, ConfigError> {
     match var(name) {
