@@ -235,13 +235,24 @@ mod tests {
             second,
         );
         let text = metrics.encode();
-        for line in [
-            r#"socialscalr_webhook_attempts_total{event_type="lead.replied",result="retry_scheduled"} 1"#,
-            r#"socialscalr_webhook_attempts_total{event_type="lead.replied",result="delivered"} 1"#,
-            r#"socialscalr_webhook_deliveries_total{event_type="lead.replied",outcome="delivered"} 1"#,
-            r#"socialscalr_webhook_workspace_deliveries_total{outcome="delivered",workspace="ws_1"} 1"#,
+        let replied = r#"event_type="lead.replied""#;
+        for (family, labels) in [
+            (
+                "attempts_total",
+                format!(r#"{replied},result="retry_scheduled""#),
+            ),
+            ("attempts_total", format!(r#"{replied},result="delivered""#)),
+            (
+                "deliveries_total",
+                format!(r#"{replied},outcome="delivered""#),
+            ),
+            (
+                "workspace_deliveries_total",
+                r#"outcome="delivered",workspace="ws_1""#.into(),
+            ),
         ] {
-            assert!(text.contains(line), "{line} missing from\n{text}");
+            let line = format!("socialscalr_webhook_{family}{{{labels}}} 1");
+            assert!(text.contains(&line), "{line} missing from\n{text}");
         }
         assert!(!text.contains(r#"outcome="retry_scheduled""#), "{text}");
     }
