@@ -33,7 +33,11 @@ async fn run() -> anyhow::Result<()> {
     )?;
     let limiter = Arc::new(config::limiter()?);
     let metrics_addr = config::metrics_addr()?;
-    let max_workspaces = config::count(config::METRICS_MAX_WORKSPACES, DEFAULT_MAX_WORKSPACES)?;
+    let max_workspaces = config::count(
+        config::METRICS_MAX_WORKSPACES,
+        DEFAULT_MAX_WORKSPACES,
+        0..=100_000,
+    )?;
     let store = socialscalr_core::store::open(&database_url)
         .await
         .context("opening the store")?;

@@ -13,7 +13,7 @@ use socialscalr_core::plan::Plan;
 use socialscalr_core::ratelimit::Limiter;
 use socialscalr_core::store::Store;
 use socialscalr_core::target::TargetPolicy;
-use socialscalr_core::testing::{PrivateServices, TEST_REDIS_URL, service_url};
+use socialscalr_core::testing::{PrivateServices, REDIS_URL_VAR, service_url};
 use socialscalr_core::token;
 use socialscalr_metrics::{ApiMetrics, Metrics};
 
@@ -95,7 +95,7 @@ async fn call(client: &Client, base: &str, token: &str) -> Answer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_one_workspace_limit_through_redis() {
-    let Some(redis_url) = service_url(TEST_REDIS_URL) else {
+    let Some(redis_url) = service_url(REDIS_URL_VAR) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -169,7 +169,7 @@ async fn two_replicas_share_one_workspace_limit_through_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_counts_per_process_while_redis_is_away_and_shares_again_after() {
-    if service_url(TEST_REDIS_URL).is_none() {
+    if service_url(REDIS_URL_VAR).is_none() {
         return;
     }
     let services = PrivateServices::start();

@@ -38,7 +38,11 @@ pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::R
     let scheduler_config = SchedulerConfig::from_env()?;
     let outbound_window = config::outbound_window()?;
     let metrics_addr = config::metrics_addr()?;
-    let max_workspaces = config::count(config::METRICS_MAX_WORKSPACES, DEFAULT_MAX_WORKSPACES)?;
+    let max_workspaces = config::count(
+        config::METRICS_MAX_WORKSPACES,
+        DEFAULT_MAX_WORKSPACES,
+        0..=100_000,
+    )?;
     // One limiter for the API's limits and the outbound caps: in memory, or Redis if set.
     let limiter = Arc::new(config::limiter()?);
     let secrets = config::secret_key_or_file(&store_args.data_dir())?;

@@ -17,6 +17,8 @@ pub const ALLOW_LOOPBACK_TARGETS: &str = "SOCIALSCALR_ALLOW_LOOPBACK_TARGETS";
 pub const ROTATION_GRACE: &str = "SOCIALSCALR_TOKEN_ROTATION_GRACE";
 pub const POST_GRACE: &str = "SOCIALSCALR_POST_GRACE";
 pub const SCHEDULER_INTERVAL: &str = "SOCIALSCALR_SCHEDULER_INTERVAL";
+pub const DISPATCH_LEASE: &str = "SOCIALSCALR_DISPATCH_LEASE";
+pub const DISPATCH_CONCURRENCY: &str = "SOCIALSCALR_DISPATCH_CONCURRENCY";
 pub const REDIS_URL: &str = "REDIS_URL";
 pub const METRICS_ADDR: &str = "METRICS_ADDR";
 pub const METRICS_MAX_WORKSPACES: &str = "SOCIALSCALR_METRICS_MAX_WORKSPACES";
@@ -114,16 +116,6 @@ pub fn outbound_window() -> Result<Duration, ConfigError> {
     )
 }
 
-/// A whole number variable, else `default`.
-pub fn count(name: &'static str, default: u32) -> Result<u32, ConfigError> {
-    match var(name) {
-        None => Ok(default),
-        Some(text) => text
-            .parse()
-            .map_err(|_| invalid(name, format!("`{text}` is not a whole number"))),
-    }
-}
-
 /// The limiter named by `REDIS_URL`, else one kept in this process. A malformed URL is
 /// refused here; an unreachable server is not, since the limiter falls back without it.
 pub fn limiter() -> Result<Limiter, ConfigError> {
@@ -149,6 +141,28 @@ pub fn flag(name: &'static str) -> Result<bool, ConfigError> {
         Some(other) => Err(invalid(
             name,
             format!("`{other}` is not one of true, false, 1, 0"),
+        )),
+    }
+}
+
+/// A whole-number variable within `range`, else `default`.
+pub fn count(
+    name: &'static str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    let Some(text) = var(name) else {
+        return Ok(default);
+    };
+    match text.parse::<u32>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(invalid(
+            name,
+            format!(
+                "`{text}` is not a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
         )),
     }
 }

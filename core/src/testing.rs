@@ -1,37 +1,57 @@
-//! For the test suites of every crate: the real services a test needs, and when they are
-//! missing, a skip with a notice or, where the suite requires them, a failure.
-//!
-//! `scripts/services start DIR` starts private PostgreSQL and Redis instances on loopback
-//! and writes `DIR/env`, which exports their URLs; `scripts/test` does so and sets
-//! `SOCIALSCALR_REQUIRE_SERVICES=1`, so that there a missing service fails the test.
+//! What the workspace's tests share for reaching the PostgreSQL and Redis servers that
+//! `scripts/services` starts: each test gets a database of its own on that server.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
 
-use crate::config;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 
-pub const REQUIRE_SERVICES: &str = "SOCIALSCALR_REQUIRE_SERVICES";
-pub const TEST_REDIS_URL: &str = "SOCIALSCALR_TEST_REDIS_URL";
+/// Names the server the test suite's PostgreSQL runs on.
+pub const DATABASE_URL_VAR: &str = "SOCIALSCALR_TEST_DATABASE_URL";
+/// Names the suite's Redis server.
+pub const REDIS_URL_VAR: &str = "SOCIALSCALR_TEST_REDIS_URL";
+/// When set, a missing server fails the test instead of skipping it.
+pub const REQUIRE_VAR: &str = "SOCIALSCALR_REQUIRE_SERVICES";
 
-/// The URL in the variable `name`; `None` after a printed notice when it is unset, or a
-/// panic when the suite requires its services.
-pub fn service_url(name: &str) -> Option<String> {
-    if let Some(url) = config::var(name) {
-        return Some(url);
+/// The URL in `var`, or `None` with a notice when the suite runs without that server.
+///
+/// # Panics
+/// When the variable is missing and [`REQUIRE_VAR`] is set: the full suite must not pass
+/// by skipping.
+pub fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os(REQUIRE_VAR).is_some() => {
+            panic!("{var} is not set; scripts/test starts the servers and sets it")
+        }
+        _ => {
+            eprintln!("skipped: {var} is not set (scripts/test starts the servers)");
+            None
+        }
     }
-    let required = config::var(REQUIRE_SERVICES).is_some_and(|value| value != "0");
-    assert!(
-        !required,
-        "{name} is not set but {REQUIRE_SERVICES}=1: start the services with \
-         `scripts/services start DIR` and `. DIR/env`"
-    );
-    // Written past the test harness's capture, so that a skip shows in the run's output.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped: {name} is not set; `scripts/services start DIR` and `. DIR/env` provide it"
-    );
-    None
+}
+
+/// A new, empty database on the suite's PostgreSQL server, as a URL.
+///
+/// # Panics
+/// When the server cannot be reached or refuses to create the database.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let server = service_url(DATABASE_URL_VAR)?;
+    let name = format!("test_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let options = PgConnectOptions::from_str(&server).expect("a PostgreSQL URL");
+    let mut admin = PgConnection::connect_with(&options)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {server}: {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+    let _ = admin.close().await;
+    let mut url = url::Url::parse(&server).expect("a PostgreSQL URL");
+    url.set_path(&name);
+    Some(url.to_string())
 }
 
 /// Private PostgreSQL and Redis instances of one test, which it may stop and start again
@@ -49,7 +69,7 @@ impl PrivateServices {
         let env = std::fs::read_to_string(dir.join("env")).expect("scripts/services wrote env");
         let redis_url = env
             .lines()
-            .find_map(|line| line.strip_prefix(&format!("export {TEST_REDIS_URL}=")))
+            .find_map(|line| line.strip_prefix(&format!("export {REDIS_URL_VAR}=")))
             .expect("the env file names the Redis URL")
             .to_owned();
         PrivateServices { dir, redis_url }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use socialscalr_core::ids;
 use socialscalr_core::ratelimit::{Bucket, Limiter, WINDOW};
-use socialscalr_core::testing::{PrivateServices, TEST_REDIS_URL, service_url};
+use socialscalr_core::testing::{PrivateServices, REDIS_URL_VAR, service_url};
 
 fn workspace() -> String {
     // Every test counts under its own key, so runs sharing one Redis do not interfere.
@@ -16,7 +16,7 @@ fn workspace() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_sharing_redis_allow_exactly_the_limit_between_them() {
-    let Some(url) = service_url(TEST_REDIS_URL) else {
+    let Some(url) = service_url(REDIS_URL_VAR) else {
         return;
     };
     let replicas = [
@@ -58,7 +58,7 @@ async fn two_replicas_sharing_redis_allow_exactly_the_limit_between_them() {
 
 #[tokio::test]
 async fn replicas_agree_on_reset_and_the_window_slides() {
-    let Some(url) = service_url(TEST_REDIS_URL) else {
+    let Some(url) = service_url(REDIS_URL_VAR) else {
         return;
     };
     let (a, b) = (Limiter::redis(&url).unwrap(), Limiter::redis(&url).unwrap());
@@ -85,7 +85,7 @@ async fn replicas_agree_on_reset_and_the_window_slides() {
 
 #[tokio::test]
 async fn limits_fall_back_to_the_process_while_redis_is_away_and_return_to_it() {
-    if service_url(TEST_REDIS_URL).is_none() {
+    if service_url(REDIS_URL_VAR).is_none() {
         return;
     }
     let services = PrivateServices::start();

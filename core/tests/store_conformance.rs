@@ -1215,6 +1215,65 @@ mod cases {
         assert_eq!(stored.messages.len(), 40);
     }
 
+    /// Dispatchers claiming at once, each a few at a time, share the queue out: every
+    /// delivery is claimed exactly once and none is left behind.
+    pub async fn concurrent_claims_take_each_delivery_once(store: Arc<dyn Store>) {
+        let ws = workspace(store.as_ref(), "acme").await;
+        for _ in 0..3 {
+            endpoint(store.as_ref(), &ws, &[EventType::LeadReplied]).await;
+        }
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
+        for n in 0..60 {
+            store
+                .add_message(&ws, &created.lead.id, &message("inbound", &format!("m{n}")))
+                .await
+                .unwrap();
+        }
+        let mut workers = Vec::new();
+        for n in 0..4 {
+            let store = Arc::clone(&store);
+            workers.push(tokio::spawn(async move {
+                let worker = format!("w{n}");
+                let mut mine = Vec::new();
+                loop {
+                    let request = ClaimRequest {
+                        worker: &worker,
+                        now: later(1),
+                        lease: Duration::from_secs(60),
+                        limit: 7,
+                        per_endpoint: 3,
+                        per_workspace: 7,
+                        skip_endpoints: &[],
+                        skip_workspaces: &[],
+                    };
+                    let claimed = store.claim_deliveries(&request).await.unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    for delivery in claimed {
+                        let attempt = record(&delivery, AttemptResult::Delivered, Some(200));
+                        store.record_attempt(&attempt).await.unwrap();
+                        mine.push(delivery.delivery_id);
+                    }
+                }
+            }));
+        }
+        let mut seen = HashSet::new();
+        let mut total = 0;
+        for worker in workers {
+            for id in worker.await.unwrap() {
+                total += 1;
+                assert!(seen.insert(id.clone()), "{id} was claimed twice");
+            }
+        }
+        assert_eq!(total, 180, "60 events to 3 endpoints");
+        let counts = store.delivery_counts(&ws).await.unwrap();
+        assert_eq!((counts.pending, counts.succeeded), (0, 180));
+    }
+
     pub async fn plan_changes_emit_subscription_created_naming_the_previous_plan(
         store: &dyn Store,
     ) {
@@ -1999,7 +2058,9 @@ macro_rules! conformance {
                 ($name:ident) => {
                     #[tokio::test]
                     async fn $name() {
-                        let (store, _guard) = $open().await;
+                        let Some((store, _guard)) = $open().await else {
+                            return;
+                        };
                         cases::$name(store.as_ref()).await;
                     }
                 };
@@ -2039,19 +2100,36 @@ macro_rules! conformance {
             case!(a_campaign_completes_once_when_a_new_lead_reaches_its_target);
             case!(campaigns_complete_once_when_their_end_date_passes);
 
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn concurrent_claims_take_each_delivery_once() {
+                let Some((store, _guard)) = $open().await else {
+                    return;
+                };
+                cases::concurrent_claims_take_each_delivery_once(store).await;
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn writers_in_parallel_lose_nothing() {
-                let (store, _guard) = $open().await;
+                let Some((store, _guard)) = $open().await else {
+                    return;
+                };
                 cases::writers_in_parallel_lose_nothing(store).await;
             }
         }
     };
 }
 
-async fn open_sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+async fn open_sqlite() -> Option<(Arc<dyn Store>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/store.db", dir.path().display());
-    (socialscalr_core::store::open(&url).await.unwrap(), dir)
+    Some((socialscalr_core::store::open(&url).await.unwrap(), dir))
+}
+
+/// A store on a database of its own on the suite's PostgreSQL server.
+async fn open_postgres() -> Option<(Arc<dyn Store>, ())> {
+    let url = socialscalr_core::testing::fresh_postgres_database().await?;
+    Some((socialscalr_core::store::open(&url).await.unwrap(), ()))
 }
 
 conformance!(sqlite, open_sqlite);
+conformance!(postgres, open_postgres);

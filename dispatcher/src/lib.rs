@@ -16,6 +16,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use socialscalr_core::config::{self, ConfigError, DISPATCH_CONCURRENCY, DISPATCH_LEASE};
 use socialscalr_core::crypto::SecretBox;
 use socialscalr_core::ids::{self, new_id};
 use socialscalr_core::ratelimit::Limiter;
@@ -72,6 +73,21 @@ pub struct DispatcherConfig {
 }
 
 impl DispatcherConfig {
+    /// The defaults, with the lease and concurrency a deployment may set in its environment.
+    pub fn from_env(
+        schedule: RetrySchedule,
+        target_policy: TargetPolicy,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::new(schedule, target_policy);
+        // A lease shorter than an attempt could let a second dispatcher start the same
+        // delivery while the first is still sending it.
+        let shortest_lease = config.attempt_timeout + Duration::from_secs(2);
+        config.lease = config::duration(DISPATCH_LEASE, config.lease, shortest_lease)?;
+        config.concurrency =
+            config::count(DISPATCH_CONCURRENCY, config.concurrency as u32, 1..=4096)? as usize;
+        Ok(config)
+    }
+
     pub fn new(schedule: RetrySchedule, target_policy: TargetPolicy) -> Self {
         Self {
             worker_id: new_id("wrk"),

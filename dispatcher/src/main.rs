@@ -28,10 +28,14 @@ async fn run() -> anyhow::Result<()> {
     let allow_loopback = config::flag(config::ALLOW_LOOPBACK_TARGETS)?;
     let scheduler_config = SchedulerConfig::from_env()?;
     let limiter = Arc::new(config::limiter()?);
-    let mut config = DispatcherConfig::new(schedule, TargetPolicy { allow_loopback });
+    let mut config = DispatcherConfig::from_env(schedule, TargetPolicy { allow_loopback })?;
     config.outbound_window = config::outbound_window()?;
     let metrics_addr = config::metrics_addr()?;
-    let max_workspaces = config::count(config::METRICS_MAX_WORKSPACES, DEFAULT_MAX_WORKSPACES)?;
+    let max_workspaces = config::count(
+        config::METRICS_MAX_WORKSPACES,
+        DEFAULT_MAX_WORKSPACES,
+        0..=100_000,
+    )?;
     let store = socialscalr_core::store::open(&database_url)
         .await
         .context("opening the store")?;

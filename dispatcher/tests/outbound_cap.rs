@@ -22,7 +22,7 @@ use socialscalr_core::retry::RetrySchedule;
 use socialscalr_core::signing;
 use socialscalr_core::store::{NewEndpointRow, Store};
 use socialscalr_core::target::TargetPolicy;
-use socialscalr_core::testing::{TEST_REDIS_URL, service_url};
+use socialscalr_core::testing::{REDIS_URL_VAR, service_url};
 use socialscalr_dispatcher::{Dispatcher, DispatcherConfig};
 use socialscalr_metrics::{DeliveryMetrics, Metrics};
 use tokio::sync::oneshot;
@@ -282,7 +282,7 @@ async fn retries_count_against_the_cap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_dispatchers_sharing_redis_hold_the_cap_between_them() {
-    let Some(redis_url) = service_url(TEST_REDIS_URL) else {
+    let Some(redis_url) = service_url(REDIS_URL_VAR) else {
         return;
     };
     let (world, hook) = World::new(false).await;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use socialscalr_core::testing::{REQUIRE_SERVICES, TEST_REDIS_URL, service_url};
+use socialscalr_core::testing::{REDIS_URL_VAR, REQUIRE_VAR, service_url};
 use support::{Api, Dev, Receiver, eventually, socialscalr_bin};
 
 fn free_port() -> String {
@@ -55,7 +55,7 @@ async fn status(url: &str) -> u16 {
 /// promtool the check is skipped with a notice, unless the suite requires its tools.
 fn promtool_accepts(text: &str) {
     if Command::new("promtool").arg("--version").output().is_err() {
-        let required = std::env::var(REQUIRE_SERVICES).is_ok_and(|v| !v.is_empty() && v != "0");
+        let required = std::env::var(REQUIRE_VAR).is_ok_and(|v| !v.is_empty() && v != "0");
         assert!(
             !required,
             "promtool is missing: scripts/test installs Debian's prometheus"
@@ -248,7 +248,7 @@ fn cli_json(database_url: &str, args: &[&str]) -> Value {
 
 #[tokio::test]
 async fn the_split_roles_serve_their_metrics_with_redis_limits() {
-    let Some(redis_url) = service_url(TEST_REDIS_URL) else {
+    let Some(redis_url) = service_url(REDIS_URL_VAR) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -9,13 +9,13 @@ use crate::time::to_micros;
 use super::*;
 
 #[async_trait]
-impl QueueStore for SqliteStore {
+impl QueueStore for DbStore {
     async fn queue_summary(&self, now: Timestamp) -> Result<QueueSummary> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS pending, \
-             COALESCE(SUM(CASE WHEN next_attempt_at <= ?1 THEN 1 ELSE 0 END), 0) AS due, \
+             COALESCE(SUM(CASE WHEN next_attempt_at <= $1 THEN 1 ELSE 0 END), 0) AS due, \
              MIN(created_at) AS oldest_created, \
-             MIN(CASE WHEN next_attempt_at <= ?1 THEN next_attempt_at END) AS oldest_due \
+             MIN(CASE WHEN next_attempt_at <= $1 THEN next_attempt_at END) AS oldest_due \
              FROM deliveries WHERE status = 'pending'",
         )
         .bind(to_micros(now))
