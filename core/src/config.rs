@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::crypto::{CryptoError, SecretBox};
+use crate::ratelimit::{Limiter, LimiterError};
 use crate::retry::{RetrySchedule, ScheduleError};
 
 pub const DATABASE_URL: &str = "DATABASE_URL";
@@ -18,6 +19,10 @@ pub const POST_GRACE: &str = "SOCIALSCALR_POST_GRACE";
 pub const SCHEDULER_INTERVAL: &str = "SOCIALSCALR_SCHEDULER_INTERVAL";
 pub const DISPATCH_LEASE: &str = "SOCIALSCALR_DISPATCH_LEASE";
 pub const DISPATCH_CONCURRENCY: &str = "SOCIALSCALR_DISPATCH_CONCURRENCY";
+pub const REDIS_URL: &str = "REDIS_URL";
+pub const METRICS_ADDR: &str = "METRICS_ADDR";
+pub const METRICS_MAX_WORKSPACES: &str = "SOCIALSCALR_METRICS_MAX_WORKSPACES";
+pub const OUTBOUND_WINDOW: &str = "SOCIALSCALR_OUTBOUND_WINDOW";
 
 /// File in a data directory holding the generated secret key of a `dev` installation.
 pub const SECRET_KEY_FILE: &str = "secret.key";
@@ -89,6 +94,35 @@ pub fn listen_addr(flag: Option<SocketAddr>, default: &str) -> Result<SocketAddr
     let text = var(LISTEN_ADDR).unwrap_or_else(|| default.to_owned());
     text.parse()
         .map_err(|_| invalid(LISTEN_ADDR, format!("`{text}` is not an address:port")))
+}
+
+/// Where the Prometheus metrics listener binds, if anywhere.
+pub fn metrics_addr() -> Result<Option<SocketAddr>, ConfigError> {
+    var(METRICS_ADDR)
+        .map(|text| {
+            text.parse()
+                .map_err(|_| invalid(METRICS_ADDR, format!("`{text}` is not an address:port")))
+        })
+        .transpose()
+}
+
+/// The window of the outbound cap, `SOCIALSCALR_OUTBOUND_WINDOW`: a minute, as the plans'
+/// events per minute say, unless a test shortens it.
+pub fn outbound_window() -> Result<Duration, ConfigError> {
+    duration(
+        OUTBOUND_WINDOW,
+        Duration::from_secs(60),
+        Duration::from_secs(1),
+    )
+}
+
+/// The limiter named by `REDIS_URL`, else one kept in this process. A malformed URL is
+/// refused here; an unreachable server is not, since the limiter falls back without it.
+pub fn limiter() -> Result<Limiter, ConfigError> {
+    match var(REDIS_URL) {
+        None => Ok(Limiter::local()),
+        Some(url) => Limiter::redis(&url).map_err(|e: LimiterError| invalid(REDIS_URL, e)),
+    }
 }
 
 pub fn retry_schedule() -> Result<RetrySchedule, ConfigError> {
@@ -249,6 +283,14 @@ mod tests {
         assert!(error.contains("minimum 1s"), "{error}");
         let error = parse(Some("1.5h")).unwrap_err().to_string();
         assert!(error.contains("whole number"), "{error}");
+    }
+
+    #[test]
+    fn a_malformed_redis_url_names_the_variable_but_not_its_password() {
+        let error = Limiter::redis("redis://:hunter2@[::1").map_err(|e| invalid(REDIS_URL, e));
+        let error = error.err().expect("a malformed URL is refused").to_string();
+        assert!(error.starts_with("REDIS_URL:"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

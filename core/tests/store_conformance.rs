@@ -863,6 +863,56 @@ mod cases {
         );
     }
 
+    pub async fn the_queue_summary_counts_pending_and_due_deliveries(store: &dyn Store) {
+        let empty = store.queue_summary(later(1)).await.unwrap();
+        assert_eq!(
+            (empty.pending, empty.due, empty.oldest_due_at),
+            (0, 0, None)
+        );
+        let ws = workspace(store, "acme").await;
+        endpoint(store, &ws, &[EventType::LeadReplied]).await;
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
+        for text in ["one", "two"] {
+            store
+                .add_message(&ws, &created.lead.id, &message("inbound", text))
+                .await
+                .unwrap();
+        }
+
+        let summary = store.queue_summary(later(1)).await.unwrap();
+        assert_eq!((summary.pending, summary.due), (2, 2));
+        let oldest = summary
+            .oldest_pending_created_at
+            .expect("an oldest delivery");
+        assert!(oldest <= time::now());
+        assert!(summary.oldest_due_at.is_some_and(|at| at <= later(1)));
+
+        let claimed = claim_all(store, "w1", later(1)).await;
+        let (first, second) = (&claimed[0], &claimed[1]);
+        let retry_at = later(300);
+        store
+            .record_attempt(&record(first, AttemptResult::RetryAt(retry_at), Some(500)))
+            .await
+            .unwrap();
+        store
+            .record_attempt(&record(second, AttemptResult::Delivered, Some(204)))
+            .await
+            .unwrap();
+        let summary = store.queue_summary(later(2)).await.unwrap();
+        assert_eq!(
+            (summary.pending, summary.due, summary.oldest_due_at),
+            (1, 0, None)
+        );
+        let summary = store
+            .queue_summary(retry_at + chrono::Duration::seconds(1))
+            .await
+            .unwrap();
+        assert_eq!((summary.due, summary.oldest_due_at), (1, Some(retry_at)));
+    }
+
     pub async fn attempts_are_recorded_and_move_the_delivery_on(store: &dyn Store) {
         let ws = workspace(store, "acme").await;
         let ep = endpoint(store, &ws, &[EventType::LeadReplied]).await;
@@ -2032,6 +2082,7 @@ macro_rules! conformance {
             case!(claims_respect_the_per_endpoint_cap_and_skipped_endpoints);
             case!(claims_respect_the_per_workspace_cap_and_release_what_they_return);
             case!(attempts_are_recorded_and_move_the_delivery_on);
+            case!(the_queue_summary_counts_pending_and_due_deliveries);
             case!(endpoint_formats_are_kept_and_handed_to_the_dispatcher);
             case!(a_rate_limited_attempt_is_made_again_under_the_same_number);
             case!(a_gone_endpoint_is_disabled_and_its_queue_cancelled);

@@ -38,7 +38,8 @@ impl Workspace {
             .or(self.plan.requests_per_minute())
     }
 
-    /// Webhook deliveries per minute: the override, else the plan's.
+    /// Outbound webhook attempts per minute: the override, else the plan's; `None` for
+    /// no cap.
     pub fn webhook_events_per_minute(&self) -> Option<u32> {
         self.limits
             .webhook_events_per_minute

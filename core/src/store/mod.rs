@@ -373,6 +373,25 @@ pub trait DeliveryStore: Send + Sync + 'static {
     async fn release_deliveries(&self, worker: &str, delivery_ids: &[String]) -> Result<u64>;
 }
 
+/// The delivery queue as a whole, for the queue metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueSummary {
+    /// Deliveries not finished yet: due now or waiting for a retry.
+    pub pending: u64,
+    /// Pending deliveries whose next attempt is due.
+    pub due: u64,
+    /// When the oldest pending delivery was created.
+    pub oldest_pending_created_at: Option<Timestamp>,
+    /// The earliest next attempt among due deliveries: how far behind the queue runs.
+    pub oldest_due_at: Option<Timestamp>,
+}
+
+/// The queue across every workspace, sampled for metrics.
+#[async_trait]
+pub trait QueueStore: Send + Sync + 'static {
+    async fn queue_summary(&self, now: Timestamp) -> Result<QueueSummary>;
+}
+
 /// A plan change as it was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanChange {
@@ -442,9 +461,9 @@ pub trait AccessStore: TenancyStore + TokenStore + AuditStore + IdempotencyStore
 impl<T: TenancyStore + TokenStore + AuditStore + IdempotencyStore> AccessStore for T {}
 
 /// Everything a backend provides; each concern is its own trait.
-pub trait Store: AccessStore + ActivityStore + WebhookStore + DeliveryStore {}
+pub trait Store: AccessStore + ActivityStore + WebhookStore + DeliveryStore + QueueStore {}
 
-impl<T: AccessStore + ActivityStore + WebhookStore + DeliveryStore> Store for T {}
+impl<T: AccessStore + ActivityStore + WebhookStore + DeliveryStore + QueueStore> Store for T {}
 
 /// What a workspace does and what happens to it: subscription, leads, posts, signals.
 pub trait ActivityStore: SubscriptionStore + LeadStore + PostStore + WatchtowerStore {}

@@ -21,6 +21,8 @@ mod leads;
 mod outbox;
 #[path = "../sql/posts.rs"]
 mod posts;
+#[path = "../sql/queue.rs"]
+mod queue;
 #[path = "../sql/subscriptions.rs"]
 mod subscriptions;
 #[path = "../sql/tenancy.rs"]
