@@ -66,11 +66,13 @@ impl Services {
     }
 
     /// Runs `scripts/services <action> <service> <dir>`: `restart`, `kill` or `up`.
-    pub fn control(&self, action: &str, service: &str) {
-        let dir = self
-            .dir
-            .as_ref()
-            .expect("SOCIALSCALR_TEST_SERVICES_DIR names the servers' directory");
+    /// Servers the suite did not start (existing ones named by the environment) are left
+    /// alone, and this says so.
+    pub fn control(&self, action: &str, service: &str) -> bool {
+        let Some(dir) = &self.dir else {
+            eprintln!("not running `{action} {service}`: the servers are not the suite's own");
+            return false;
+        };
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services");
         let status = Command::new("bash")
             .arg(script)
@@ -82,6 +84,7 @@ impl Services {
             status.success(),
             "scripts/services {action} {service} failed"
         );
+        true
     }
 }
 
