@@ -16,7 +16,9 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use socialscalr_core::config::{self, ConfigError, DISPATCH_CONCURRENCY, DISPATCH_LEASE};
+use socialscalr_core::config::{
+    self, ConfigError, DISPATCH_CONCURRENCY, DISPATCH_LEASE, DISPATCH_POLL_INTERVAL,
+};
 use socialscalr_core::crypto::SecretBox;
 use socialscalr_core::ids::{self, new_id};
 use socialscalr_core::ratelimit::Limiter;
@@ -72,6 +74,8 @@ pub struct DispatcherConfig {
     pub queue_sample_interval: Duration,
 }
 
+const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
 impl DispatcherConfig {
     /// The defaults, with the lease and concurrency a deployment may set in its environment.
     pub fn from_env(
@@ -85,6 +89,13 @@ impl DispatcherConfig {
         config.lease = config::duration(DISPATCH_LEASE, config.lease, shortest_lease)?;
         config.concurrency =
             config::count(DISPATCH_CONCURRENCY, config.concurrency as u32, 1..=4096)? as usize;
+        // New deliveries wake the dispatchers at once; the poll only finds retries falling
+        // due and anything a lost wake-up missed.
+        config.poll_interval = config::duration(
+            DISPATCH_POLL_INTERVAL,
+            config.poll_interval,
+            MIN_POLL_INTERVAL,
+        )?;
         Ok(config)
     }
 
