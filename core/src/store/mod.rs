@@ -221,6 +221,11 @@ impl AttemptResult {
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
     pub delivery_id: String,
+    /// The delivery's workspace, endpoint and event, as its claim gave them.
+    pub workspace_id: String,
+    pub endpoint_id: String,
+    pub event_id: String,
+    pub event_type: EventType,
     pub attempt_id: String,
     pub attempt: u32,
     pub attempted_at: Timestamp,
