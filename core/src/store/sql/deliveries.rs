@@ -132,7 +132,7 @@ impl DeliveryStore for DbStore {
             sqlx::query(
                 "UPDATE webhook_endpoints SET disabled = 1, disabled_reason = 'gone' WHERE id = $1",
             )
-            .bind(&endpoint_id)
+            .bind(endpoint_id)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -140,7 +140,7 @@ impl DeliveryStore for DbStore {
                  claimed_until = NULL WHERE endpoint_id = $2 AND status = 'pending'",
             )
             .bind(attempted_at)
-            .bind(&endpoint_id)
+            .bind(endpoint_id)
             .execute(&mut *tx)
             .await?;
         }
