@@ -24,6 +24,8 @@ pub enum ApiError {
     IdempotencyConflict(&'static str),
     #[error("the workspace's subscription is cancelled; its API tokens no longer work")]
     WorkspaceCancelled,
+    #[error("the workspace is suspended; its API tokens work again once it is lifted")]
+    WorkspaceSuspended,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("no route for this path")]
@@ -64,6 +66,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::IdempotencyConflict(_) => (StatusCode::CONFLICT, "idempotency_conflict"),
             ApiError::WorkspaceCancelled => (StatusCode::FORBIDDEN, "workspace_cancelled"),
+            ApiError::WorkspaceSuspended => (StatusCode::FORBIDDEN, "workspace_suspended"),
             ApiError::NotFound(_) | ApiError::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),

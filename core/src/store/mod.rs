@@ -5,6 +5,7 @@
 
 mod access;
 mod events;
+mod managed;
 mod outbox;
 pub mod sqlite;
 
@@ -30,6 +31,7 @@ pub use access::{
 pub use events::{
     member_event, subscription_cancelled_event, subscription_created_event, watchtower_alert_event,
 };
+pub use managed::{EndpointUpdate, ManagedStore, WorkspaceSettings};
 pub use outbox::{activity_event, reply_event};
 pub use outbox::{campaign_completed_event, post_failed_event, post_published_event};
 
@@ -423,9 +425,9 @@ pub trait AccessStore: TenancyStore + TokenStore + AuditStore + IdempotencyStore
 impl<T: TenancyStore + TokenStore + AuditStore + IdempotencyStore> AccessStore for T {}
 
 /// Everything a backend provides; each concern is its own trait.
-pub trait Store: AccessStore + ActivityStore + WebhookStore + DeliveryStore {}
+pub trait Store: AccessStore + ActivityStore + WebhookStore + DeliveryStore + ManagedStore {}
 
-impl<T: AccessStore + ActivityStore + WebhookStore + DeliveryStore> Store for T {}
+impl<T: AccessStore + ActivityStore + WebhookStore + DeliveryStore + ManagedStore> Store for T {}
 
 /// What a workspace does and what happens to it: subscription, leads, posts, signals.
 pub trait ActivityStore: SubscriptionStore + LeadStore + PostStore + WatchtowerStore {}

@@ -7,6 +7,7 @@ mod completion;
 mod deliveries;
 mod idempotency;
 mod leads;
+mod managed;
 mod outbox;
 mod posts;
 mod subscriptions;

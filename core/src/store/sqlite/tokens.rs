@@ -13,10 +13,10 @@ use crate::store::{Page, PageRequest, Result, StoreError, TokenStore};
 use crate::time::{self, Timestamp, from_micros, to_micros};
 use crate::token::{IssuedToken, display_prefix};
 
-const TOKEN_COLUMNS: &str = "t.id, t.workspace_id, t.name, t.public_id, t.scopes, t.seat, \
+pub(super) const TOKEN_COLUMNS: &str = "t.id, t.workspace_id, t.name, t.public_id, t.scopes, t.seat, \
      t.created_at, t.expires_at, t.revoked_at, t.replaced_by";
 
-fn token_from_row(row: &SqliteRow) -> Result<ApiToken> {
+pub(super) fn token_from_row(row: &SqliteRow) -> Result<ApiToken> {
     let public_id: String = row.try_get("public_id")?;
     Ok(ApiToken {
         id: row.try_get("id")?,
@@ -217,7 +217,8 @@ impl TokenStore for SqliteStore {
              w.plan AS ws_plan, w.seats AS ws_seats, \
              w.requests_per_minute AS ws_requests_per_minute, \
              w.webhook_events_per_minute AS ws_webhook_events_per_minute, \
-             w.created_at AS ws_created_at, w.cancelled_at AS ws_cancelled_at \
+             w.created_at AS ws_created_at, w.cancelled_at AS ws_cancelled_at, \
+             w.suspended AS ws_suspended \
              FROM api_tokens t JOIN workspaces w ON w.id = t.workspace_id \
              WHERE t.public_id = ? AND t.revoked_at IS NULL \
              AND (t.expires_at IS NULL OR t.expires_at > ?)"

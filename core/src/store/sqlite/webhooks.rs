@@ -13,7 +13,7 @@ use crate::time::{self, from_micros, to_micros};
 
 use super::*;
 
-const ENDPOINT_COLUMNS: &str =
+pub(super) const ENDPOINT_COLUMNS: &str =
     "id, url, description, events, format, disabled, disabled_reason, created_at";
 
 pub(super) fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint> {

@@ -1,0 +1,116 @@
+//! Workspaces owned by Kubernetes resources, and the in-place changes the operator makes.
+
+use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
+
+use super::subscriptions::fetch_workspace;
+use super::tenancy::workspace_from_row;
+use super::tokens::{TOKEN_COLUMNS, token_from_row};
+use super::webhooks::{ENDPOINT_COLUMNS, endpoint_from_row};
+use super::*;
+use crate::model::{ApiToken, FieldError, WebhookEndpoint, Workspace};
+use crate::plan::Plan;
+use crate::store::{EndpointUpdate, ManagedStore, Result, StoreError, WorkspaceSettings};
+
+fn check_settings(plan: Plan, settings: &WorkspaceSettings) -> Result<()> {
+    if settings.seats.is_some() && plan != Plan::Agency {
+        return Err(FieldError::new("seats", "only agency workspaces have seats").into());
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ManagedStore for SqliteStore {
+    async fn managed_workspace(&self, owner_uid: &str) -> Result<Option<Workspace>> {
+        let row = sqlx::query("SELECT * FROM workspaces WHERE managed_uid = ?")
+            .bind(owner_uid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(|row| workspace_from_row(row, ""))
+            .transpose()
+    }
+
+    async fn create_managed_workspace(
+        &self,
+        owner_uid: &str,
+        name: &str,
+        plan: Plan,
+        settings: &WorkspaceSettings,
+    ) -> Result<Workspace> {
+        check_settings(plan, settings)?;
+        self.insert_workspace(name, plan, settings, Some(owner_uid))
+            .await
+    }
+
+    async fn update_workspace_settings(
+        &self,
+        workspace_id: &str,
+        settings: &WorkspaceSettings,
+    ) -> Result<Workspace> {
+        let mut tx = self.write().await?;
+        let workspace = fetch_workspace(&mut tx, workspace_id).await?;
+        check_settings(workspace.plan, settings)?;
+        sqlx::query(
+            "UPDATE workspaces SET seats = ?, requests_per_minute = ?, \
+             webhook_events_per_minute = ?, suspended = ? WHERE id = ?",
+        )
+        .bind(settings.seats.map(i64::from))
+        .bind(settings.limits.requests_per_minute.map(i64::from))
+        .bind(settings.limits.webhook_events_per_minute.map(i64::from))
+        .bind(i64::from(settings.suspended))
+        .bind(workspace_id)
+        .execute(&mut *tx)
+        .await?;
+        let updated = fetch_workspace(&mut tx, workspace_id).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    async fn token_by_public_id(&self, public_id: &str) -> Result<Option<ApiToken>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.public_id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(public_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn update_endpoint(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        update: &EndpointUpdate,
+    ) -> Result<WebhookEndpoint> {
+        let mut tx = self.write().await?;
+        let changed = sqlx::query(
+            "UPDATE webhook_endpoints SET url = ?, events = ?, format = ?, \
+             sealed_secret = COALESCE(?, sealed_secret), \
+             disabled = COALESCE(?, disabled), \
+             disabled_reason = CASE WHEN ? IS NULL THEN disabled_reason ELSE NULL END \
+             WHERE workspace_id = ? AND id = ? AND deleted_at IS NULL",
+        )
+        .bind(&update.url)
+        .bind(json_text(&update.events))
+        .bind(update.format.as_str())
+        .bind(&update.sealed_secret)
+        .bind(update.disabled.map(i64::from))
+        .bind(update.disabled.map(i64::from))
+        .bind(workspace_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound("endpoint"));
+        }
+        let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let endpoint = endpoint_from_row(&row)?;
+        tx.commit().await?;
+        Ok(endpoint)
+    }
+}
