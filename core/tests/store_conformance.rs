@@ -1401,6 +1401,18 @@ mod cases {
         // A token is found by its public id whatever its state.
         let found = store.token_by_public_id(&issued.public_id).await.unwrap();
         let token = found.expect("found");
+        assert_eq!(token.managed_by, None);
+        store
+            .set_token_owner(&ws.id, &token.id, "ApiToken ns/ci")
+            .await
+            .unwrap();
+        let marked = store.get_token(&ws.id, &token.id).await.unwrap().unwrap();
+        assert_eq!(marked.managed_by.as_deref(), Some("ApiToken ns/ci"));
+        let elsewhere = store.set_token_owner("ws_other", &token.id, "x").await;
+        assert!(
+            matches!(elsewhere, Err(StoreError::NotFound(_))),
+            "{elsewhere:?}"
+        );
         assert!(store.revoke_token(&ws.id, &token.id).await.unwrap());
         let revoked = store.token_by_public_id(&issued.public_id).await.unwrap();
         assert!(revoked.expect("still found").revoked_at.is_some());
@@ -1449,6 +1461,20 @@ mod cases {
             .await
             .unwrap();
         assert!(!changed.disabled && changed.disabled_reason.is_none());
+
+        store
+            .set_endpoint_owner(&workspace_id, &id, "WebhookEndpoint ns/hook")
+            .await
+            .unwrap();
+        let marked = store
+            .get_endpoint(&workspace_id, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            marked.managed_by.as_deref(),
+            Some("WebhookEndpoint ns/hook")
+        );
 
         assert!(store.delete_endpoint(&workspace_id, &id).await.unwrap());
         let gone = store.update_endpoint(&workspace_id, &id, &update).await;

@@ -32,6 +32,9 @@ pub struct Wanted<'a> {
     pub seat: Option<String>,
     pub expires_at: Option<Timestamp>,
     pub generation: u32,
+    /// The resource the token belongs to (`ApiToken <namespace>/<name>`), as the REST API
+    /// names it when it refuses to change the token.
+    pub owner: String,
 }
 
 /// Why a token could not be stored: a refusal the user can fix in the resource.
@@ -152,6 +155,12 @@ async fn store(
 ) -> Result<Result<ApiToken, Refused>> {
     let store = &ctx.store;
     if let Some(token) = store.token_by_public_id(&issued.public_id).await? {
+        // A crash between the insert and the mark leaves the mark to this reconcile.
+        if token.managed_by.as_deref() != Some(wanted.owner.as_str()) {
+            store
+                .set_token_owner(&token.workspace_id, &token.id, &wanted.owner)
+                .await?;
+        }
         return Ok(Ok(token));
     }
     let now = time::now();
@@ -185,7 +194,15 @@ async fn store(
         }
     };
     match stored {
-        Ok(token) => Ok(Ok(token)),
+        Ok(token) => {
+            store
+                .set_token_owner(wanted.workspace_id, &token.id, &wanted.owner)
+                .await?;
+            Ok(Ok(ApiToken {
+                managed_by: Some(wanted.owner.clone()),
+                ..token
+            }))
+        }
         Err(StoreError::Invalid(error)) => Ok(Err(Refused(error.to_string()))),
         Err(StoreError::Conflict(message)) => Ok(Err(Refused(message))),
         Err(error) => Err(error.into()),
