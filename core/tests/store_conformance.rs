@@ -81,6 +81,10 @@ async fn claim_all(store: &dyn Store, worker: &str, at: Timestamp) -> Vec<Claime
 fn record(delivery: &ClaimedDelivery, result: AttemptResult, status: Option<u16>) -> AttemptRecord {
     AttemptRecord {
         delivery_id: delivery.delivery_id.clone(),
+        workspace_id: delivery.workspace_id.clone(),
+        endpoint_id: delivery.endpoint_id.clone(),
+        event_id: delivery.event_id.clone(),
+        event_type: delivery.event_type,
         attempt_id: ids::new_id(ids::ATTEMPT),
         attempt: delivery.attempt,
         attempted_at: time::now(),
