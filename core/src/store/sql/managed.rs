@@ -10,7 +10,6 @@ use super::webhooks::{ENDPOINT_COLUMNS, endpoint_from_row};
 use super::*;
 use crate::model::{ApiToken, FieldError, WebhookEndpoint, Workspace};
 use crate::plan::Plan;
-use crate::store::rows::*;
 use crate::store::{EndpointUpdate, ManagedStore, Result, StoreError, WorkspaceSettings};
 
 fn check_settings(plan: Plan, settings: &WorkspaceSettings) -> Result<()> {
