@@ -515,6 +515,25 @@ async fn the_examples_become_workspaces_tokens_and_endpoints_that_work() {
         );
     }
     let agency = workspaces.get("acme-agency").await.unwrap();
+
+    // Changes are recorded as Kubernetes Events on the resource they concern.
+    let reasons = || {
+        stack.kubectl(&[
+            "get",
+            "events",
+            "--field-selector=involvedObject.name=acme-agency",
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ])
+    };
+    eventually("the agency's Events", || async {
+        let reasons = reasons();
+        ["Created", "MemberAdded", "TokenIssued"]
+            .iter()
+            .all(|reason| reasons.contains(reason))
+            .then_some(())
+    })
+    .await;
     let limits = config_maps.get("acme-agency-rate-limits").await.unwrap();
     let data = limits.data.expect("data");
     assert_eq!(data["requestsPerMinute"], "1200");
