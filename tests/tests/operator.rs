@@ -999,3 +999,46 @@ async fn two_replicas_never_both_reconcile_and_the_standby_takes_over() {
     let log = replicas[standby].process.log();
     assert!(log.contains("Leading"), "{log}");
 }
+
+#[tokio::test]
+async fn a_failing_object_backs_off_on_its_own_while_the_others_go_on() {
+    let Some(cluster) = cluster() else { return };
+    let stack = Stack::new(cluster, "backoff").await;
+    let operator = stack.start_operator("operator-a").await;
+    // An immutable Secret in the place of a token's Secret: every attempt to write the
+    // token into it fails, a real error of that one object.
+    let blocker = json!({"apiVersion": "v1", "kind": "Secret", "immutable": true,
+        "metadata": {"name": "stuck-api-token"}, "stringData": {"note": "not a token"}});
+    stack
+        .apply(&list(vec![
+            blocker,
+            object("Workspace", "w", json!({"displayName": "W", "plan": "pro"})),
+            object("ApiToken", "stuck", json!({"workspaceRef": "w"})),
+        ]))
+        .unwrap();
+    let errors = || operator.sample("socialscalr_operator_reconcile_errors_total", "ApiToken");
+    eventually("the stuck token failing", || async {
+        (errors().await >= 1.0).then_some(())
+    })
+    .await;
+    let first_failures = errors().await;
+
+    // Another token of the same kind is issued at once.
+    stack
+        .apply(&resource("ApiToken", "fine", json!({"workspaceRef": "w"})))
+        .unwrap();
+    let tokens: Api<ApiToken> = stack.api();
+    let started = Instant::now();
+    wait_ready(&tokens, "fine").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Retries of the stuck one space out: 1 s, 2 s, 4 s, … rather than a tight loop.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let retries = errors().await - first_failures;
+    assert!((1.0..=5.0).contains(&retries), "{retries} retries in 8 s");
+    assert_eq!(operator.health().await, 200);
+}
