@@ -97,36 +97,53 @@ async fn keep(state: &AppState, workspace: &str, key: &str, response: Response) 
         }
     };
     let answer = (!parts.status.is_server_error()).then(|| (parts.status.as_u16(), bytes.clone()));
-    let store = std::sync::Arc::clone(&state.store);
-    let (workspace, key) = (workspace.to_owned(), key.to_owned());
-    // Retried off the request path while the database is briefly away, so that a retry of
-    // this request finds its answer (or a free key) instead of a key stuck in progress.
-    tokio::spawn(async move {
-        let mut wait = std::time::Duration::from_millis(100);
-        for _ in 0..10 {
-            let outcome = match &answer {
-                Some((status, body)) => {
-                    store
-                        .complete_idempotency_key(&workspace, &key, *status, body)
-                        .await
-                }
-                None => store.release_idempotency_key(&workspace, &key).await,
-            };
-            match outcome {
-                Ok(()) => return,
-                Err(error) if error.is_unavailable() => {
+    // Recorded before answering, so that a repeat right after finds the answer.
+    if let Err(error) = record_answer(state.store.as_ref(), workspace, key, &answer).await {
+        if error.is_unavailable() {
+            // The database is briefly away: keep trying off the request path, so that a
+            // retry of this request finds its answer (or a free key) rather than a key
+            // stuck in progress.
+            let store = std::sync::Arc::clone(&state.store);
+            let (workspace, key) = (workspace.to_owned(), key.to_owned());
+            tokio::spawn(async move {
+                let mut wait = std::time::Duration::from_millis(100);
+                for _ in 0..10 {
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                    match record_answer(store.as_ref(), &workspace, &key, &answer).await {
+                        Err(error) if error.is_unavailable() => {
+                            wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "Recording the Idempotency-Key's answer failed");
+                            return;
+                        }
+                        Ok(()) => return,
+                    }
                 }
-                Err(error) => {
-                    tracing::error!(%error, "Recording the Idempotency-Key's answer failed");
-                    return;
-                }
-            }
+                tracing::error!("Recording the Idempotency-Key's answer failed; it frees itself");
+            });
+        } else {
+            tracing::error!(%error, "Recording the Idempotency-Key's answer failed");
         }
-        tracing::error!("Recording the Idempotency-Key's answer failed; the key frees itself");
-    });
+    }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Keeps the answer for the key, or frees the key when there is none to keep.
+async fn record_answer(
+    store: &dyn socialscalr_core::store::Store,
+    workspace: &str,
+    key: &str,
+    answer: &Option<(u16, bytes::Bytes)>,
+) -> Result<(), socialscalr_core::store::StoreError> {
+    match answer {
+        Some((status, body)) => {
+            store
+                .complete_idempotency_key(workspace, key, *status, body)
+                .await
+        }
+        None => store.release_idempotency_key(workspace, key).await,
+    }
 }
 
 fn replay(status: u16, body: Vec<u8>) -> Response {
