@@ -87,6 +87,9 @@ pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Calle
     if workspace.cancelled_at.is_some() {
         return Err(ApiError::WorkspaceCancelled);
     }
+    if workspace.suspended {
+        return Err(ApiError::WorkspaceSuspended);
+    }
     if !workspace.plan.includes_api() {
         return Err(ApiError::PlanRequired(format!(
             "the {} plan does not include the REST API; it needs the starter plan or higher",

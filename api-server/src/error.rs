@@ -24,6 +24,8 @@ pub enum ApiError {
     IdempotencyConflict(&'static str),
     #[error("the workspace's subscription is cancelled; its API tokens no longer work")]
     WorkspaceCancelled,
+    #[error("the workspace is suspended; its API tokens work again once it is lifted")]
+    WorkspaceSuspended,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("no route for this path")]
@@ -49,6 +51,18 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// Refuses a change over the API to a row a Kubernetes resource declares: the operator
+    /// would put it back, so the resource is where it changes.
+    pub fn refuse_managed(what: &str, id: &str, managed_by: Option<&str>) -> Result<(), ApiError> {
+        match managed_by {
+            Some(owner) => Err(ApiError::Conflict(format!(
+                "{what} {id} is managed by the Kubernetes resource {owner}; \
+                 change or delete that resource instead"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::Invalid {
             field: field.into(),
@@ -64,6 +78,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::IdempotencyConflict(_) => (StatusCode::CONFLICT, "idempotency_conflict"),
             ApiError::WorkspaceCancelled => (StatusCode::FORBIDDEN, "workspace_cancelled"),
+            ApiError::WorkspaceSuspended => (StatusCode::FORBIDDEN, "workspace_suspended"),
             ApiError::NotFound(_) | ApiError::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),

@@ -63,6 +63,17 @@ pub fn issue() -> IssuedToken {
     }
 }
 
+/// A token issued earlier and kept outside the store (in a Kubernetes Secret), in the form
+/// the store takes, so that its hash can be stored again; `None` when it is not a token.
+pub fn reissue(token: &str) -> Option<IssuedToken> {
+    let presented = parse(token)?;
+    Some(IssuedToken {
+        public_id: presented.public_id.to_owned(),
+        secret_hash: hash_secret(presented.secret),
+        token: token.to_owned(),
+    })
+}
+
 /// Splits a presented token; `None` when it does not have the token's shape.
 pub fn parse(token: &str) -> Option<PresentedToken<'_>> {
     let rest = token.strip_prefix(TOKEN_PREFIX)?;
@@ -126,6 +137,15 @@ mod tests {
         ] {
             assert!(parse(token).is_none(), "{token}");
         }
+    }
+
+    #[test]
+    fn a_kept_token_reissues_with_the_same_hash() {
+        let issued = issue();
+        let again = reissue(&issued.token).expect("a token");
+        assert_eq!(again.public_id, issued.public_id);
+        assert_eq!(again.secret_hash, issued.secret_hash);
+        assert!(reissue("ssk_short_x").is_none());
     }
 
     #[test]

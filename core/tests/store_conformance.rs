@@ -9,13 +9,14 @@ use serde_json::{Value, json};
 use socialscalr_core::event::EventType;
 use socialscalr_core::ids;
 use socialscalr_core::model::{
-    EndpointFormat, LeadPatch, NewActivity, NewCampaign, NewLead, NewMember, NewMessage, NewSignal,
-    NewToken, Role, Scope, Stage,
+    EndpointFormat, LeadPatch, LimitOverrides, NewActivity, NewCampaign, NewLead, NewMember,
+    NewMessage, NewSignal, NewToken, Role, Scope, Stage,
 };
 use socialscalr_core::plan::Plan;
 use socialscalr_core::store::{
     AttemptRecord, AttemptResult, AuditEntry, AuditFilter, ClaimRequest, ClaimedDelivery,
-    IdempotencyClaim, LeadFilter, NewEndpointRow, PageRequest, SignalFilter, Store, StoreError,
+    EndpointUpdate, IdempotencyClaim, LeadFilter, NewEndpointRow, PageRequest, SignalFilter, Store,
+    StoreError, WorkspaceSettings,
 };
 use socialscalr_core::time::{self, Timestamp};
 use socialscalr_core::token;
@@ -1342,6 +1343,148 @@ mod cases {
         assert_eq!(delivered, expected, "an agency hears of its own downgrade");
     }
 
+    pub async fn managed_workspaces_are_found_by_owner_and_change_in_place(store: &dyn Store) {
+        let settings = WorkspaceSettings {
+            seats: Some(3),
+            limits: LimitOverrides {
+                requests_per_minute: Some(1_200),
+                webhook_events_per_minute: None,
+            },
+            suspended: false,
+        };
+        let ws = store
+            .create_managed_workspace("uid-1", "acme", Plan::Agency, &settings)
+            .await
+            .unwrap();
+        assert_eq!((ws.seats, ws.limits), (Some(3), settings.limits));
+        assert_eq!(
+            store.managed_workspace("uid-1").await.unwrap(),
+            Some(ws.clone())
+        );
+        assert_eq!(store.managed_workspace("uid-2").await.unwrap(), None);
+        let taken = store
+            .create_managed_workspace("uid-2", "acme", Plan::Pro, &WorkspaceSettings::default())
+            .await;
+        assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+        let seats_on_pro = store
+            .create_managed_workspace("uid-3", "solo", Plan::Pro, &settings)
+            .await;
+        assert!(
+            matches!(seats_on_pro, Err(StoreError::Invalid(_))),
+            "{seats_on_pro:?}"
+        );
+
+        // Settings change without an event; suspension marks the tokens' workspace.
+        let billing = [
+            EventType::SubscriptionCreated,
+            EventType::SubscriptionCancelled,
+        ];
+        endpoint(store, &ws.id, &billing).await;
+        let issued = token::issue();
+        store
+            .create_token(&ws.id, &NewToken::named("ci"), &issued)
+            .await
+            .unwrap();
+        let suspended = WorkspaceSettings {
+            suspended: true,
+            ..settings.clone()
+        };
+        let changed = store
+            .update_workspace_settings(&ws.id, &suspended)
+            .await
+            .unwrap();
+        assert!(changed.suspended);
+        let credentials = store
+            .token_credentials(&issued.public_id, time::now())
+            .await
+            .unwrap()
+            .expect("the token still resolves");
+        assert!(credentials.workspace.suspended);
+        assert!(claim_in_order(store).await.is_empty());
+
+        // A token is found by its public id whatever its state.
+        let found = store.token_by_public_id(&issued.public_id).await.unwrap();
+        let token = found.expect("found");
+        assert_eq!(token.managed_by, None);
+        store
+            .set_token_owner(&ws.id, &token.id, "ApiToken ns/ci")
+            .await
+            .unwrap();
+        let marked = store.get_token(&ws.id, &token.id).await.unwrap().unwrap();
+        assert_eq!(marked.managed_by.as_deref(), Some("ApiToken ns/ci"));
+        let elsewhere = store.set_token_owner("ws_other", &token.id, "x").await;
+        assert!(
+            matches!(elsewhere, Err(StoreError::NotFound(_))),
+            "{elsewhere:?}"
+        );
+        assert!(store.revoke_token(&ws.id, &token.id).await.unwrap());
+        let revoked = store.token_by_public_id(&issued.public_id).await.unwrap();
+        assert!(revoked.expect("still found").revoked_at.is_some());
+        assert_eq!(store.token_by_public_id("nothing").await.unwrap(), None);
+    }
+
+    pub async fn endpoints_change_in_place_and_keep_a_delivery_s_decision(store: &dyn Store) {
+        let workspace_id = workspace(store, "acme").await;
+        let id = endpoint(store, &workspace_id, &[EventType::LeadReplied]).await;
+        let update = EndpointUpdate {
+            url: "http://127.0.0.1:9/other".into(),
+            events: vec![EventType::LeadReplied, EventType::LeadConnected],
+            format: EndpointFormat::Json,
+            disabled: None,
+            sealed_secret: None,
+        };
+        let changed = store
+            .update_endpoint(&workspace_id, &id, &update)
+            .await
+            .unwrap();
+        assert_eq!(changed.url, "http://127.0.0.1:9/other");
+        assert_eq!(changed.events.len(), 2);
+        assert!(!changed.disabled);
+
+        let disabled = EndpointUpdate {
+            disabled: Some(true),
+            ..update.clone()
+        };
+        let changed = store
+            .update_endpoint(&workspace_id, &id, &disabled)
+            .await
+            .unwrap();
+        assert!(changed.disabled);
+        let untouched = store
+            .update_endpoint(&workspace_id, &id, &update)
+            .await
+            .unwrap();
+        assert!(untouched.disabled, "None leaves the flag as it is");
+        let enabled = EndpointUpdate {
+            disabled: Some(false),
+            sealed_secret: Some("v1:other".into()),
+            ..update.clone()
+        };
+        let changed = store
+            .update_endpoint(&workspace_id, &id, &enabled)
+            .await
+            .unwrap();
+        assert!(!changed.disabled && changed.disabled_reason.is_none());
+
+        store
+            .set_endpoint_owner(&workspace_id, &id, "WebhookEndpoint ns/hook")
+            .await
+            .unwrap();
+        let marked = store
+            .get_endpoint(&workspace_id, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            marked.managed_by.as_deref(),
+            Some("WebhookEndpoint ns/hook")
+        );
+
+        assert!(store.delete_endpoint(&workspace_id, &id).await.unwrap());
+        let gone = store.update_endpoint(&workspace_id, &id, &update).await;
+        assert!(matches!(gone, Err(StoreError::NotFound(_))), "{gone:?}");
+    }
+
     pub async fn cancelling_stops_tokens_and_refuses_further_changes(store: &dyn Store) {
         let ws = store.create_workspace("acme", Plan::Agency).await.unwrap();
         let events = [EventType::SubscriptionCancelled, EventType::TeamMemberAdded];
@@ -2096,6 +2239,8 @@ macro_rules! conformance {
             case!(subscription_events_reach_only_workspaces_on_the_agency_plan);
             case!(cancelling_stops_tokens_and_refuses_further_changes);
             case!(members_are_added_once_and_removed_with_their_events);
+            case!(managed_workspaces_are_found_by_owner_and_change_in_place);
+            case!(endpoints_change_in_place_and_keep_a_delivery_s_decision);
             case!(signals_are_recorded_with_their_alert_and_listed_newest_first);
             case!(a_signal_about_an_unknown_lead_is_refused_and_writes_nothing);
             case!(posts_are_scheduled_listed_by_status_and_kept_per_workspace);

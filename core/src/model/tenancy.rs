@@ -21,6 +21,8 @@ pub struct Workspace {
     #[serde(with = "serde_rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub cancelled_at: Option<Timestamp>,
+    /// A suspended workspace keeps its data, but its tokens stop working until it is lifted.
+    pub suspended: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

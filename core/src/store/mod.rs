@@ -18,6 +18,8 @@ macro_rules! shared_queries {
         mod idempotency;
         #[path = "../sql/leads.rs"]
         mod leads;
+        #[path = "../sql/managed.rs"]
+        mod managed;
         #[path = "../sql/outbox.rs"]
         mod outbox;
         #[path = "../sql/posts.rs"]
@@ -39,6 +41,7 @@ macro_rules! shared_queries {
 
 mod access;
 mod events;
+mod managed;
 mod outbox;
 pub mod postgres;
 mod rows;
@@ -67,6 +70,7 @@ pub use access::{
 pub use events::{
     member_event, subscription_cancelled_event, subscription_created_event, watchtower_alert_event,
 };
+pub use managed::{EndpointUpdate, ManagedStore, WorkspaceSettings};
 pub use outbox::{activity_event, reply_event};
 pub use outbox::{campaign_completed_event, post_failed_event, post_published_event};
 
@@ -500,9 +504,15 @@ pub trait AccessStore: TenancyStore + TokenStore + AuditStore + IdempotencyStore
 impl<T: TenancyStore + TokenStore + AuditStore + IdempotencyStore> AccessStore for T {}
 
 /// Everything a backend provides; each concern is its own trait.
-pub trait Store: AccessStore + ActivityStore + WebhookStore + DeliveryStore + QueueStore {}
+pub trait Store:
+    AccessStore + ActivityStore + WebhookStore + DeliveryStore + QueueStore + ManagedStore
+{
+}
 
-impl<T: AccessStore + ActivityStore + WebhookStore + DeliveryStore + QueueStore> Store for T {}
+impl<T> Store for T where
+    T: AccessStore + ActivityStore + WebhookStore + DeliveryStore + QueueStore + ManagedStore
+{
+}
 
 /// What a workspace does and what happens to it: subscription, leads, posts, signals.
 pub trait ActivityStore: SubscriptionStore + LeadStore + PostStore + WatchtowerStore {}

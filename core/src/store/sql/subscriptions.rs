@@ -28,7 +28,7 @@ pub(super) async fn insert_subscription_event(
     }
 }
 
-async fn fetch_workspace(conn: &mut DbConnection, id: &str) -> Result<Workspace> {
+pub(super) async fn fetch_workspace(conn: &mut DbConnection, id: &str) -> Result<Workspace> {
     let row = sqlx::query("SELECT * FROM workspaces WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)

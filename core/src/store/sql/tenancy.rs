@@ -31,46 +31,18 @@ pub(super) fn workspace_from_row(row: &DbRow, prefix: &str) -> Result<Workspace>
         },
         created_at: from_micros(row.try_get(column("created_at").as_str())?),
         cancelled_at: optional_time(row.try_get(column("cancelled_at").as_str())?),
+        suspended: row.try_get::<i64, _>(column("suspended").as_str())? != 0,
     })
 }
 
 #[async_trait]
 impl TenancyStore for DbStore {
     async fn create_workspace(&self, name: &str, plan: Plan) -> Result<Workspace> {
-        check_workspace_name(name)?;
-        let workspace = Workspace {
-            id: new_id(ids::WORKSPACE),
-            name: name.to_owned(),
-            plan,
+        let settings = WorkspaceSettings {
             seats: (plan == Plan::Agency).then_some(DEFAULT_AGENCY_SEATS),
-            limits: LimitOverrides::default(),
-            created_at: time::now(),
-            cancelled_at: None,
+            ..WorkspaceSettings::default()
         };
-        let mut tx = self.write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO workspaces (id, name, plan, seats, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&workspace.id)
-        .bind(&workspace.name)
-        .bind(plan.as_str())
-        .bind(workspace.seats.map(i64::from))
-        .bind(to_micros(workspace.created_at))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(error) if is_unique_violation(&error) => {
-                return Err(StoreError::Conflict(format!(
-                    "a workspace named `{name}` already exists"
-                )));
-            }
-            Err(error) => return Err(error.into()),
-        }
-        let event = subscription_created_event(&workspace, None, workspace.created_at);
-        let queued = insert_subscription_event(&mut tx, &event, [plan, plan]).await?;
-        self.commit_with_deliveries(tx, queued).await?;
-        Ok(workspace)
+        self.insert_workspace(name, plan, &settings, None).await
     }
 
     async fn find_workspace(&self, name_or_id: &str) -> Result<Option<Workspace>> {
@@ -103,5 +75,59 @@ impl TenancyStore for DbStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(count).unwrap_or_default())
+    }
+}
+
+impl DbStore {
+    /// Inserts a workspace with its `subscription.created`, owned by a resource when
+    /// `managed_uid` is given.
+    pub(super) async fn insert_workspace(
+        &self,
+        name: &str,
+        plan: Plan,
+        settings: &WorkspaceSettings,
+        managed_uid: Option<&str>,
+    ) -> Result<Workspace> {
+        check_workspace_name(name)?;
+        let workspace = Workspace {
+            id: new_id(ids::WORKSPACE),
+            name: name.to_owned(),
+            plan,
+            seats: settings.seats,
+            limits: settings.limits,
+            created_at: time::now(),
+            cancelled_at: None,
+            suspended: settings.suspended,
+        };
+        let mut tx = self.write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO workspaces (id, name, plan, seats, requests_per_minute, \
+             webhook_events_per_minute, suspended, managed_uid, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&workspace.id)
+        .bind(&workspace.name)
+        .bind(plan.as_str())
+        .bind(workspace.seats.map(i64::from))
+        .bind(workspace.limits.requests_per_minute.map(i64::from))
+        .bind(workspace.limits.webhook_events_per_minute.map(i64::from))
+        .bind(i64::from(workspace.suspended))
+        .bind(managed_uid)
+        .bind(to_micros(workspace.created_at))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::Conflict(format!(
+                    "a workspace named `{name}` already exists"
+                )));
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let event = subscription_created_event(&workspace, None, workspace.created_at);
+        let queued = insert_subscription_event(&mut tx, &event, [plan, plan]).await?;
+        self.commit_with_deliveries(tx, queued).await?;
+        Ok(workspace)
     }
 }

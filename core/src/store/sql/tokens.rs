@@ -12,10 +12,11 @@ use crate::store::{Page, PageRequest, Result, StoreError, TokenStore};
 use crate::time::{self, Timestamp, from_micros, to_micros};
 use crate::token::{IssuedToken, display_prefix};
 
-const TOKEN_COLUMNS: &str = "t.id, t.workspace_id, t.name, t.public_id, t.scopes, t.seat, \
-     t.created_at, t.expires_at, t.revoked_at, t.replaced_by";
+pub(super) const TOKEN_COLUMNS: &str =
+    "t.id, t.workspace_id, t.name, t.public_id, t.scopes, t.seat, \
+     t.created_at, t.expires_at, t.revoked_at, t.replaced_by, t.managed_by";
 
-fn token_from_row(row: &DbRow) -> Result<ApiToken> {
+pub(super) fn token_from_row(row: &DbRow) -> Result<ApiToken> {
     let public_id: String = row.try_get("public_id")?;
     Ok(ApiToken {
         id: row.try_get("id")?,
@@ -28,6 +29,7 @@ fn token_from_row(row: &DbRow) -> Result<ApiToken> {
         expires_at: optional_time(row.try_get("expires_at")?),
         revoked_at: optional_time(row.try_get("revoked_at")?),
         replaced_by: row.try_get("replaced_by")?,
+        managed_by: row.try_get("managed_by")?,
     })
 }
 
@@ -97,6 +99,7 @@ async fn insert_token(
         expires_at: new.expires_at,
         revoked_at: None,
         replaced_by: None,
+        managed_by: None,
     };
     let inserted = sqlx::query(
         "INSERT INTO api_tokens (id, workspace_id, name, public_id, secret_hash, scopes, seat, \
@@ -216,7 +219,8 @@ impl TokenStore for DbStore {
              w.plan AS ws_plan, w.seats AS ws_seats, \
              w.requests_per_minute AS ws_requests_per_minute, \
              w.webhook_events_per_minute AS ws_webhook_events_per_minute, \
-             w.created_at AS ws_created_at, w.cancelled_at AS ws_cancelled_at \
+             w.created_at AS ws_created_at, w.cancelled_at AS ws_cancelled_at, \
+             w.suspended AS ws_suspended \
              FROM api_tokens t JOIN workspaces w ON w.id = t.workspace_id \
              WHERE t.public_id = $1 AND t.revoked_at IS NULL \
              AND (t.expires_at IS NULL OR t.expires_at > $2)"
