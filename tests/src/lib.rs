@@ -1,1 +1,3 @@
+//! Harnesses shared by the end-to-end tests and the tests of the Helm chart.
 
+pub mod testkube;
