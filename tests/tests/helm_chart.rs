@@ -187,11 +187,19 @@ fn the_chart_ships_the_crds_the_operator_generates() {
 }
 
 #[test]
-fn helm_lint_passes_with_the_default_and_the_production_values() {
+fn helm_lint_passes_with_every_values_file_the_docs_name() {
     let Some(helm) = Helm::new() else { return };
     let chart = chart_dir().display().to_string();
     let production = production_values().display().to_string();
-    for values in [vec![], vec!["--values", &production]] {
+    let kind = chart_dir()
+        .join("ci/kind-values.yaml")
+        .display()
+        .to_string();
+    for values in [
+        vec![],
+        vec!["--values", &production],
+        vec!["--values", &kind],
+    ] {
         let mut args = vec!["lint", "--strict", &chart];
         args.extend_from_slice(&values);
         let output = helm.run(&args);
@@ -268,14 +276,23 @@ fn wrong_values_are_refused_with_a_message_naming_them() {
 
 /// Every rendering the tests validate, by name: the defaults (bundled PostgreSQL and
 /// Redis), the production-like file (existing Secrets, a Prometheus adapter HPA,
-/// ServiceMonitor, dashboard, NetworkPolicies), KEDA, and one namespace watched.
+/// ServiceMonitor, dashboard, NetworkPolicies), the kind walk-through's file, KEDA, and
+/// one namespace watched.
 fn renderings(helm: &Helm, release: &str, namespace: &str) -> Vec<(&'static str, String)> {
     let production = production_values().display().to_string();
+    let kind = chart_dir()
+        .join("ci/kind-values.yaml")
+        .display()
+        .to_string();
     vec![
         ("default values", helm.template(release, namespace, &[])),
         (
             "production values",
             helm.template(release, namespace, &["--values", &production]),
+        ),
+        (
+            "kind values",
+            helm.template(release, namespace, &["--values", &kind]),
         ),
         (
             "KEDA, persistence and NetworkPolicies",
@@ -748,6 +765,39 @@ fn a_real_install_grants_the_operator_exactly_what_it_reconciles_with() {
         stderr(&installed)
     );
     assert!(notes.contains("STATUS: deployed"), "{notes}");
+
+    // The dispatcher scales on the backlog series the dashboard charts, and the
+    // dashboard is JSON Grafana can load.
+    let hpa = get_json(
+        cluster,
+        &["hpa", &format!("{fullname}-dispatcher"), "-n", NAMESPACE],
+    );
+    let metric = hpa["spec"]["metrics"][0]["external"]["metric"]["name"]
+        .as_str()
+        .expect("the dispatcher's HPA reads an External metric");
+    let dashboard = get_json(
+        cluster,
+        &[
+            "configmap",
+            &format!("{fullname}-dashboard"),
+            "-n",
+            NAMESPACE,
+        ],
+    );
+    let dashboard: Value = serde_json::from_str(
+        dashboard["data"]["socialscalr.json"]
+            .as_str()
+            .expect("the dashboard ConfigMap holds socialscalr.json"),
+    )
+    .expect("the dashboard is JSON");
+    let queries: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .expect("the dashboard has panels")
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().into_iter().flatten())
+        .map(|target| target["expr"].as_str().expect("a query"))
+        .collect();
+    assert!(queries.iter().any(|q| q.contains(metric)), "{queries:?}");
 
     // The api-server and the dispatcher get no token and no permission at all.
     let deployments = get_json(cluster, &["deployments", "-n", NAMESPACE]);
