@@ -998,3 +998,68 @@ fn a_real_install_grants_the_operator_exactly_what_it_reconciles_with() {
         "the operator was refused something:\n{log}"
     );
 }
+
+/// The data of the Secrets of `namespace`, by name, decoded.
+fn secrets_in(cluster: &Cluster, namespace: &str) -> BTreeMap<String, Value> {
+    let list = get_json(cluster, &["secrets", "-n", namespace]);
+    list["items"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|secret| secret["type"] == "Opaque")
+        .map(|secret| {
+            let name = secret["metadata"]["name"].as_str().expect("a name");
+            (name.to_owned(), secret["data"].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn an_upgrade_keeps_the_generated_sealing_key_and_passwords() {
+    let Some(helm) = Helm::new() else { return };
+    let Some(cluster) = cluster() else { return };
+    let namespace = "trial";
+    let chart = chart_dir().display().to_string();
+    // The migration hook is not the subject here: no kubelet would run it.
+    let run = |verb: &str| {
+        let output = helm
+            .command(Some(cluster.kubeconfig(ADMIN)))
+            .args([
+                verb,
+                "trial",
+                &chart,
+                "--namespace",
+                namespace,
+                "--no-hooks",
+            ])
+            .args(["--create-namespace", "--timeout", "60s"])
+            .output()
+            .expect("running helm");
+        assert!(output.status.success(), "helm {verb}: {}", stderr(&output));
+    };
+
+    run("install");
+    let before = secrets_in(cluster, namespace);
+    let names: Vec<&str> = before.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "trial-socialscalr-database",
+            "trial-socialscalr-redis",
+            "trial-socialscalr-secret-key"
+        ]
+    );
+    let key = before["trial-socialscalr-secret-key"]["key"]
+        .as_str()
+        .expect("the generated key");
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .expect("Secret data is base64");
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .expect("SOCIALSCALR_SECRET_KEY is base64");
+    assert_eq!(key.len(), 32, "SOCIALSCALR_SECRET_KEY holds 32 bytes");
+
+    run("upgrade");
+    assert_eq!(secrets_in(cluster, namespace), before);
+}
