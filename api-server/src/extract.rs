@@ -90,7 +90,54 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     deserializer
         .end()
         .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
+    if let Some(field) = nul_in_json(bytes) {
+        return Err(ApiError::invalid(field, NUL_MESSAGE));
+    }
     Ok(value)
+}
+
+/// Text holding U+0000 cannot be stored (PostgreSQL refuses it) and is never meant.
+const NUL_MESSAGE: &str = "must not contain the character U+0000";
+
+/// The path of a string (or key) holding U+0000, when the body has one. Only a body with
+/// the escape `\u0000` can: JSON does not allow the raw byte.
+fn nul_in_json(bytes: &[u8]) -> Option<String> {
+    if !bytes.windows(6).any(|w| w == b"\\u0000") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    fn find(value: &serde_json::Value, path: &str) -> Option<String> {
+        let here = || {
+            Some(if path.is_empty() {
+                "body".to_owned()
+            } else {
+                path.to_owned()
+            })
+        };
+        let join = |key: &str| {
+            if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        match value {
+            serde_json::Value::String(text) if text.contains('\0') => here(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(n, item)| find(item, &format!("{path}[{n}]"))),
+            serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+                if key.contains('\0') {
+                    here()
+                } else {
+                    find(item, &join(key))
+                }
+            }),
+            _ => None,
+        }
+    }
+    find(&value, "")
 }
 
 /// `unknown field `x`` and `missing field `x`` are about the root; name the field itself.
@@ -125,6 +172,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let pairs = url::form_urlencoded::parse(query.as_bytes());
+    if let Some((name, _)) = pairs
+        .clone()
+        .find(|(n, v)| n.contains('\0') || v.contains('\0'))
+    {
+        return Err(ApiError::invalid(name.replace('\0', ""), NUL_MESSAGE));
+    }
     let deserializer = serde_urlencoded::Deserializer::new(pairs);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -153,8 +206,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
+            .ok()
+            .filter(|axum::extract::Path(id)| !id.contains('\0'))
             .map(|axum::extract::Path(id)| PathId(id))
-            .map_err(|_| ApiError::NotFound("resource"))
+            .ok_or(ApiError::NotFound("resource"))
     }
 }
 
@@ -213,6 +268,24 @@ mod tests {
         assert_eq!(
             field_of(r#"{"url": "x", "nested": {"count": -1}}"#),
             "nested.count"
+        );
+    }
+
+    #[test]
+    fn text_holding_nul_is_refused_naming_its_field() {
+        let nested = r#"{"url": "x", "nested": {"count": 1}, "extra": ["a", "b\u0000"]}"#;
+        assert_eq!(nul_in_json(nested.as_bytes()).as_deref(), Some("extra[1]"));
+        let error = parse_json::<Body>(br#"{"url": "https://a\u0000b"}"#).unwrap_err();
+        assert!(
+            matches!(&error, ApiError::Invalid { field, .. } if field == "url"),
+            "{error:?}"
+        );
+        let escaped_backslash = br#"{"url": "C:\\u0000"}"#;
+        assert!(parse_json::<Body>(escaped_backslash).is_ok());
+        let error = parse_query::<Params>("limit=%00").unwrap_err();
+        assert!(
+            matches!(&error, ApiError::Invalid { field, .. } if field == "limit"),
+            "{error:?}"
         );
     }
 

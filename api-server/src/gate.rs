@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use socialscalr_core::ids;
 use socialscalr_core::plan::Plan;
-use socialscalr_core::ratelimit::Decision;
+use socialscalr_core::ratelimit::{Bucket, Decision, WINDOW};
 use socialscalr_core::store::AuditEntry;
 use socialscalr_core::time;
 
@@ -34,7 +34,8 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
     let limit = caller.workspace.requests_per_minute().unwrap_or_default();
     let decision = state
         .limiter
-        .check(caller.workspace_id(), limit, time::now());
+        .check(Bucket::Api, caller.workspace_id(), limit, WINDOW)
+        .await;
     let method = request.method().clone();
     // Inside the nested API router the URI has lost its `/api/v1` prefix.
     let path = request.extensions().get::<OriginalUri>().map_or_else(
@@ -47,6 +48,7 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
         .map_or_else(|| path.clone(), |matched| matched.as_str().to_owned());
 
     let mut response = if let Some(retry_after) = decision.retry_after {
+        state.metrics.rate_limited(caller.workspace_id());
         ApiError::RateLimited { limit, retry_after }.into_response()
     } else if let Err(refused) = caller.require_scope_for(&method, &path) {
         refused.into_response()
@@ -55,6 +57,9 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
         idempotency::run(&state, &caller, request, next).await
     };
     rate_limit_headers(&mut response, &decision);
+    state
+        .metrics
+        .workspace_request(caller.workspace_id(), response.status().as_u16());
 
     // Refused floods are not written, so a client over its limit cannot load the store.
     let keeps_audit = matches!(caller.workspace.plan, Plan::Pro | Plan::Agency);

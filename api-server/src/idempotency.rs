@@ -96,17 +96,36 @@ async fn keep(state: &AppState, workspace: &str, key: &str, response: Response) 
             return ApiError::Internal.into_response();
         }
     };
-    let outcome = if parts.status.is_server_error() {
-        state.store.release_idempotency_key(workspace, key).await
-    } else {
-        state
-            .store
-            .complete_idempotency_key(workspace, key, parts.status.as_u16(), &bytes)
-            .await
-    };
-    if let Err(error) = outcome {
-        tracing::error!(%error, "Recording the Idempotency-Key's answer failed");
-    }
+    let answer = (!parts.status.is_server_error()).then(|| (parts.status.as_u16(), bytes.clone()));
+    let store = std::sync::Arc::clone(&state.store);
+    let (workspace, key) = (workspace.to_owned(), key.to_owned());
+    // Retried off the request path while the database is briefly away, so that a retry of
+    // this request finds its answer (or a free key) instead of a key stuck in progress.
+    tokio::spawn(async move {
+        let mut wait = std::time::Duration::from_millis(100);
+        for _ in 0..10 {
+            let outcome = match &answer {
+                Some((status, body)) => {
+                    store
+                        .complete_idempotency_key(&workspace, &key, *status, body)
+                        .await
+                }
+                None => store.release_idempotency_key(&workspace, &key).await,
+            };
+            match outcome {
+                Ok(()) => return,
+                Err(error) if error.is_unavailable() => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(error) => {
+                    tracing::error!(%error, "Recording the Idempotency-Key's answer failed");
+                    return;
+                }
+            }
+        }
+        tracing::error!("Recording the Idempotency-Key's answer failed; the key frees itself");
+    });
     Response::from_parts(parts, Body::from(bytes))
 }
 

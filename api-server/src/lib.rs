@@ -19,9 +19,10 @@ use std::time::Duration;
 
 use axum::Router;
 use socialscalr_core::crypto::SecretBox;
-use socialscalr_core::ratelimit::LocalLimiter;
+use socialscalr_core::ratelimit::Limiter;
 use socialscalr_core::store::Store;
 use socialscalr_core::target::TargetPolicy;
+use socialscalr_metrics::{ApiMetrics, DEFAULT_MAX_WORKSPACES, Metrics};
 use tokio::net::TcpListener;
 
 pub use audit::AuditWriter;
@@ -41,28 +42,35 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub secrets: SecretBox,
     pub target_policy: TargetPolicy,
-    pub limiter: Arc<LocalLimiter>,
+    /// Per-workspace request limits: in this process, or shared through Redis.
+    pub limiter: Arc<Limiter>,
     pub audit: AuditWriter,
     pub rotation_grace: Duration,
+    pub metrics: ApiMetrics,
 }
 
 impl AppState {
-    /// State with in-process rate limits; starts the audit writer on this runtime.
+    /// State with in-process rate limits and metrics in a registry of its own; starts the
+    /// audit writer on this runtime.
     pub fn new(store: Arc<dyn Store>, secrets: SecretBox, target_policy: TargetPolicy) -> Self {
         Self {
             audit: AuditWriter::spawn(Arc::clone(&store)),
             store,
             secrets,
             target_policy,
-            limiter: Arc::new(LocalLimiter::new()),
+            limiter: Arc::new(Limiter::local()),
             rotation_grace: DEFAULT_ROTATION_GRACE,
+            metrics: ApiMetrics::register(&Metrics::new("api-server", DEFAULT_MAX_WORKSPACES)),
         }
     }
 }
 
 pub fn router(state: AppState) -> Router {
     routes::router(state.clone())
-        .layer(axum::middleware::from_fn(request_log::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_log::log_request,
+        ))
         .with_state(state)
 }
 
@@ -79,7 +87,7 @@ pub async fn serve(
         let mut every = tokio::time::interval(Duration::from_secs(60));
         loop {
             every.tick().await;
-            limiter.prune(socialscalr_core::time::now());
+            limiter.prune();
         }
     });
     // A client that never finishes its request must not hold the process past the grace.

@@ -1,10 +1,13 @@
 //! `socialscalr-api-server`: the REST API role, for a Deployment.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use socialscalr_api_server::{AppState, DEFAULT_ROTATION_GRACE, serve};
 use socialscalr_core::config::{self, ConfigError};
 use socialscalr_core::process::{LogFormat, init_logging, shutdown_signal};
 use socialscalr_core::target::TargetPolicy;
+use socialscalr_metrics::{ApiMetrics, DEFAULT_MAX_WORKSPACES, Metrics};
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -28,15 +31,34 @@ async fn run() -> anyhow::Result<()> {
         DEFAULT_ROTATION_GRACE,
         std::time::Duration::ZERO,
     )?;
+    let limiter = Arc::new(config::limiter()?);
+    let metrics_addr = config::metrics_addr()?;
+    let max_workspaces = config::count(
+        config::METRICS_MAX_WORKSPACES,
+        DEFAULT_MAX_WORKSPACES,
+        0..=100_000,
+    )?;
     let store = socialscalr_core::store::open(&database_url)
         .await
         .context("opening the store")?;
+
+    let metrics = Metrics::new("api-server", max_workspaces);
+    socialscalr_metrics::register_limiter(&metrics, Arc::clone(&limiter));
+    let api_metrics = ApiMetrics::register(&metrics);
+    if let Some(addr) = metrics_addr {
+        let ready = socialscalr_metrics::store_ready(Arc::clone(&store));
+        socialscalr_metrics::spawn_listener(addr, metrics, ready)
+            .await
+            .with_context(|| format!("binding {addr} for metrics"))?;
+    }
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    tracing::info!(%listen, "API server listening");
+    tracing::info!(%listen, rate_limits = limiter.backend(), "API server listening");
     let mut state = AppState::new(store, secrets, TargetPolicy { allow_loopback });
     state.rotation_grace = rotation_grace;
+    state.limiter = limiter;
+    state.metrics = api_metrics;
     serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }

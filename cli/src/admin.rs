@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::json;
 use socialscalr_core::config;
-use socialscalr_core::model::{ApiToken, NewMember, NewToken, Role, Workspace};
+use socialscalr_core::model::{ApiToken, LimitOverrides, NewMember, NewToken, Role, Workspace};
 use socialscalr_core::plan::Plan;
 use socialscalr_core::store::{PageRequest, Store};
 use socialscalr_core::tenancy::{self, MemberChange};
@@ -199,6 +199,74 @@ pub async fn set_plan(
         println!(
             "workspace {} is already on the {} plan; nothing changed",
             workspace.name, workspace.plan
+        );
+    }
+    Ok(())
+}
+
+/// A limit as given on the command line: a figure, or the plan's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    PerMinute(u32),
+    Plan,
+}
+
+pub fn parse_limit(text: &str) -> Result<Limit, String> {
+    if text == "plan" {
+        return Ok(Limit::Plan);
+    }
+    match text.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(Limit::PerMinute(n)),
+        _ => Err("expected a whole number above 0, or `plan`".to_owned()),
+    }
+}
+
+/// The limits to change; one not given keeps its current value.
+pub struct LimitChange {
+    pub requests_per_minute: Option<Limit>,
+    pub webhook_events_per_minute: Option<Limit>,
+}
+
+pub async fn set_limits(
+    store: &StoreArgs,
+    name_or_id: &str,
+    change: LimitChange,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let store = store.open().await?;
+    let workspace = workspace_of(store.as_ref(), name_or_id).await?;
+    let apply = |current: Option<u32>, given: Option<Limit>| match given {
+        None => current,
+        Some(Limit::Plan) => None,
+        Some(Limit::PerMinute(n)) => Some(n),
+    };
+    let limits = LimitOverrides {
+        requests_per_minute: apply(
+            workspace.limits.requests_per_minute,
+            change.requests_per_minute,
+        ),
+        webhook_events_per_minute: apply(
+            workspace.limits.webhook_events_per_minute,
+            change.webhook_events_per_minute,
+        ),
+    };
+    let workspace = store.set_limits(&workspace.id, limits).await?;
+    let figure = |n: Option<u32>| n.map_or_else(|| "none".to_owned(), |n| n.to_string());
+    if as_json {
+        let out = json!({
+            "id": workspace.id,
+            "name": workspace.name,
+            "plan": workspace.plan,
+            "requests_per_minute": workspace.requests_per_minute(),
+            "webhook_events_per_minute": workspace.webhook_events_per_minute(),
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "workspace {} now allows {} requests and {} webhook events per minute",
+            workspace.name,
+            figure(workspace.requests_per_minute()),
+            figure(workspace.webhook_events_per_minute()),
         );
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! `socialscalr dev`: the API, the dispatcher and the schedulers in one process on SQLite,
-//! with loopback receivers allowed, for trying the platform out and for tests.
+//! with loopback receivers allowed, for trying the platform out and for tests. Limits are
+//! kept in memory unless `REDIS_URL` is set; metrics are served when `METRICS_ADDR` is.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use socialscalr_core::store::Store;
 use socialscalr_core::target::TargetPolicy;
 use socialscalr_core::token;
 use socialscalr_dispatcher::{Dispatcher, DispatcherConfig, Scheduler, SchedulerConfig};
+use socialscalr_metrics::{ApiMetrics, DEFAULT_MAX_WORKSPACES, DeliveryMetrics, Metrics};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -34,6 +36,15 @@ pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::R
         std::time::Duration::ZERO,
     )?;
     let scheduler_config = SchedulerConfig::from_env()?;
+    let outbound_window = config::outbound_window()?;
+    let metrics_addr = config::metrics_addr()?;
+    let max_workspaces = config::count(
+        config::METRICS_MAX_WORKSPACES,
+        DEFAULT_MAX_WORKSPACES,
+        0..=100_000,
+    )?;
+    // One limiter for the API's limits and the outbound caps: in memory, or Redis if set.
+    let limiter = Arc::new(config::limiter()?);
     let secrets = config::secret_key_or_file(&store_args.data_dir())?;
     let store = store_args.open().await?;
     let target_policy = TargetPolicy {
@@ -51,6 +62,16 @@ pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::R
         .await
         .with_context(|| format!("binding {listen}"))?;
     let bootstrap = bootstrap(store.as_ref()).await?;
+    let metrics = Metrics::new("dev", max_workspaces);
+    socialscalr_metrics::register_limiter(&metrics, Arc::clone(&limiter));
+    let api_metrics = ApiMetrics::register(&metrics);
+    let delivery_metrics = DeliveryMetrics::register(&metrics);
+    if let Some(addr) = metrics_addr {
+        let ready = socialscalr_metrics::store_ready(Arc::clone(&store));
+        socialscalr_metrics::spawn_listener(addr, metrics, ready)
+            .await
+            .with_context(|| format!("binding {addr} for metrics"))?;
+    }
 
     println!("socialscalr dev: API on http://{listen}/api/v1");
     if let Some((workspace, token)) = bootstrap {
@@ -73,12 +94,17 @@ pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::R
 
     let mut dispatch_config = DispatcherConfig::new(schedule, target_policy);
     dispatch_config.worker_id = DEV_WORKER.to_owned();
-    let dispatcher = Dispatcher::new(Arc::clone(&store), secrets.clone(), dispatch_config)?;
+    dispatch_config.outbound_window = outbound_window;
+    let dispatcher = Dispatcher::new(Arc::clone(&store), secrets.clone(), dispatch_config)?
+        .with_limiter(Arc::clone(&limiter))
+        .with_metrics(delivery_metrics);
     let dispatching = tokio::spawn(dispatcher.run(stopped()));
     let scheduler = Scheduler::new(Arc::clone(&store), scheduler_config);
     let scheduling = tokio::spawn(scheduler.run(stopped()));
     let mut state = AppState::new(store, secrets, target_policy);
     state.rotation_grace = rotation_grace;
+    state.limiter = limiter;
+    state.metrics = api_metrics;
     let serving = tokio::spawn(socialscalr_api_server::serve(listener, state, stopped()));
 
     shutdown_signal().await;

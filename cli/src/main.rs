@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use admin::{Limit, parse_limit};
 use clap::{Parser, Subcommand};
 use socialscalr_core::model::{NewToken, Role, Scope};
 use socialscalr_core::plan::Plan;
@@ -79,6 +80,22 @@ enum WorkspaceCommand {
         name_or_id: String,
         #[arg(long, value_parser = parse_plan)]
         plan: Plan,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Overrides a workspace's limits; `plan` returns one to its plan's figure.
+    SetLimits {
+        /// The workspace's name or id.
+        name_or_id: String,
+        /// REST requests per rolling minute, or `plan`.
+        #[arg(long, value_parser = parse_limit)]
+        requests_per_minute: Option<Limit>,
+        /// Webhook deliveries per rolling minute, or `plan`.
+        #[arg(long, value_parser = parse_limit)]
+        webhook_events_per_minute: Option<Limit>,
         #[command(flatten)]
         store: StoreArgs,
         /// Prints JSON.
@@ -236,6 +253,19 @@ async fn workspace_command(command: WorkspaceCommand) -> anyhow::Result<()> {
             store,
             json,
         } => admin::set_plan(&store, &name_or_id, plan, json).await,
+        WorkspaceCommand::SetLimits {
+            name_or_id,
+            requests_per_minute,
+            webhook_events_per_minute,
+            store,
+            json,
+        } => {
+            let change = admin::LimitChange {
+                requests_per_minute,
+                webhook_events_per_minute,
+            };
+            admin::set_limits(&store, &name_or_id, change, json).await
+        }
         WorkspaceCommand::Cancel {
             name_or_id,
             store,

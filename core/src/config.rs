@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::crypto::{CryptoError, SecretBox};
+use crate::ratelimit::{Limiter, LimiterError};
 use crate::retry::{RetrySchedule, ScheduleError};
 
 pub const DATABASE_URL: &str = "DATABASE_URL";
@@ -16,6 +17,13 @@ pub const ALLOW_LOOPBACK_TARGETS: &str = "SOCIALSCALR_ALLOW_LOOPBACK_TARGETS";
 pub const ROTATION_GRACE: &str = "SOCIALSCALR_TOKEN_ROTATION_GRACE";
 pub const POST_GRACE: &str = "SOCIALSCALR_POST_GRACE";
 pub const SCHEDULER_INTERVAL: &str = "SOCIALSCALR_SCHEDULER_INTERVAL";
+pub const DISPATCH_LEASE: &str = "SOCIALSCALR_DISPATCH_LEASE";
+pub const DISPATCH_CONCURRENCY: &str = "SOCIALSCALR_DISPATCH_CONCURRENCY";
+pub const DISPATCH_POLL_INTERVAL: &str = "SOCIALSCALR_DISPATCH_POLL_INTERVAL";
+pub const REDIS_URL: &str = "REDIS_URL";
+pub const METRICS_ADDR: &str = "METRICS_ADDR";
+pub const METRICS_MAX_WORKSPACES: &str = "SOCIALSCALR_METRICS_MAX_WORKSPACES";
+pub const OUTBOUND_WINDOW: &str = "SOCIALSCALR_OUTBOUND_WINDOW";
 
 /// File in a data directory holding the generated secret key of a `dev` installation.
 pub const SECRET_KEY_FILE: &str = "secret.key";
@@ -89,6 +97,35 @@ pub fn listen_addr(flag: Option<SocketAddr>, default: &str) -> Result<SocketAddr
         .map_err(|_| invalid(LISTEN_ADDR, format!("`{text}` is not an address:port")))
 }
 
+/// Where the Prometheus metrics listener binds, if anywhere.
+pub fn metrics_addr() -> Result<Option<SocketAddr>, ConfigError> {
+    var(METRICS_ADDR)
+        .map(|text| {
+            text.parse()
+                .map_err(|_| invalid(METRICS_ADDR, format!("`{text}` is not an address:port")))
+        })
+        .transpose()
+}
+
+/// The window of the outbound cap, `SOCIALSCALR_OUTBOUND_WINDOW`: a minute, as the plans'
+/// events per minute say, unless a test shortens it.
+pub fn outbound_window() -> Result<Duration, ConfigError> {
+    duration(
+        OUTBOUND_WINDOW,
+        Duration::from_secs(60),
+        Duration::from_secs(1),
+    )
+}
+
+/// The limiter named by `REDIS_URL`, else one kept in this process. A malformed URL is
+/// refused here; an unreachable server is not, since the limiter falls back without it.
+pub fn limiter() -> Result<Limiter, ConfigError> {
+    match var(REDIS_URL) {
+        None => Ok(Limiter::local()),
+        Some(url) => Limiter::redis(&url).map_err(|e: LimiterError| invalid(REDIS_URL, e)),
+    }
+}
+
 pub fn retry_schedule() -> Result<RetrySchedule, ConfigError> {
     match var(RETRY_SCHEDULE) {
         None => Ok(RetrySchedule::standard()),
@@ -105,6 +142,28 @@ pub fn flag(name: &'static str) -> Result<bool, ConfigError> {
         Some(other) => Err(invalid(
             name,
             format!("`{other}` is not one of true, false, 1, 0"),
+        )),
+    }
+}
+
+/// A whole-number variable within `range`, else `default`.
+pub fn count(
+    name: &'static str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    let Some(text) = var(name) else {
+        return Ok(default);
+    };
+    match text.parse::<u32>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(invalid(
+            name,
+            format!(
+                "`{text}` is not a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
         )),
     }
 }
@@ -225,6 +284,14 @@ mod tests {
         assert!(error.contains("minimum 1s"), "{error}");
         let error = parse(Some("1.5h")).unwrap_err().to_string();
         assert!(error.contains("whole number"), "{error}");
+    }
+
+    #[test]
+    fn a_malformed_redis_url_names_the_variable_but_not_its_password() {
+        let error = Limiter::redis("redis://:hunter2@[::1").map_err(|e| invalid(REDIS_URL, e));
+        let error = error.err().expect("a malformed URL is refused").to_string();
+        assert!(error.starts_with("REDIS_URL:"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

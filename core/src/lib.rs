@@ -2,6 +2,11 @@
 //! events and their wire format, webhook signing, secrets at rest, API tokens, retry
 //! schedules, delivery target policy, configuration and the store.
 
+#![allow(
+    clippy::duplicate_mod,
+    reason = "the queries in store/sql are compiled once for each SQL backend"
+)]
+
 pub mod config;
 pub mod crypto;
 pub mod duration;
@@ -16,5 +21,6 @@ pub mod signing;
 pub mod store;
 pub mod target;
 pub mod tenancy;
+pub mod testing;
 pub mod time;
 pub mod token;

@@ -864,6 +864,56 @@ mod cases {
         );
     }
 
+    pub async fn the_queue_summary_counts_pending_and_due_deliveries(store: &dyn Store) {
+        let empty = store.queue_summary(later(1)).await.unwrap();
+        assert_eq!(
+            (empty.pending, empty.due, empty.oldest_due_at),
+            (0, 0, None)
+        );
+        let ws = workspace(store, "acme").await;
+        endpoint(store, &ws, &[EventType::LeadReplied]).await;
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
+        for text in ["one", "two"] {
+            store
+                .add_message(&ws, &created.lead.id, &message("inbound", text))
+                .await
+                .unwrap();
+        }
+
+        let summary = store.queue_summary(later(1)).await.unwrap();
+        assert_eq!((summary.pending, summary.due), (2, 2));
+        let oldest = summary
+            .oldest_pending_created_at
+            .expect("an oldest delivery");
+        assert!(oldest <= time::now());
+        assert!(summary.oldest_due_at.is_some_and(|at| at <= later(1)));
+
+        let claimed = claim_all(store, "w1", later(1)).await;
+        let (first, second) = (&claimed[0], &claimed[1]);
+        let retry_at = later(300);
+        store
+            .record_attempt(&record(first, AttemptResult::RetryAt(retry_at), Some(500)))
+            .await
+            .unwrap();
+        store
+            .record_attempt(&record(second, AttemptResult::Delivered, Some(204)))
+            .await
+            .unwrap();
+        let summary = store.queue_summary(later(2)).await.unwrap();
+        assert_eq!(
+            (summary.pending, summary.due, summary.oldest_due_at),
+            (1, 0, None)
+        );
+        let summary = store
+            .queue_summary(retry_at + chrono::Duration::seconds(1))
+            .await
+            .unwrap();
+        assert_eq!((summary.due, summary.oldest_due_at), (1, Some(retry_at)));
+    }
+
     pub async fn attempts_are_recorded_and_move_the_delivery_on(store: &dyn Store) {
         let ws = workspace(store, "acme").await;
         let ep = endpoint(store, &ws, &[EventType::LeadReplied]).await;
@@ -1164,6 +1214,65 @@ mod cases {
             .unwrap()
             .unwrap();
         assert_eq!(stored.messages.len(), 40);
+    }
+
+    /// Dispatchers claiming at once, each a few at a time, share the queue out: every
+    /// delivery is claimed exactly once and none is left behind.
+    pub async fn concurrent_claims_take_each_delivery_once(store: Arc<dyn Store>) {
+        let ws = workspace(store.as_ref(), "acme").await;
+        for _ in 0..3 {
+            endpoint(store.as_ref(), &ws, &[EventType::LeadReplied]).await;
+        }
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
+        for n in 0..60 {
+            store
+                .add_message(&ws, &created.lead.id, &message("inbound", &format!("m{n}")))
+                .await
+                .unwrap();
+        }
+        let mut workers = Vec::new();
+        for n in 0..4 {
+            let store = Arc::clone(&store);
+            workers.push(tokio::spawn(async move {
+                let worker = format!("w{n}");
+                let mut mine = Vec::new();
+                loop {
+                    let request = ClaimRequest {
+                        worker: &worker,
+                        now: later(1),
+                        lease: Duration::from_secs(60),
+                        limit: 7,
+                        per_endpoint: 3,
+                        per_workspace: 7,
+                        skip_endpoints: &[],
+                        skip_workspaces: &[],
+                    };
+                    let claimed = store.claim_deliveries(&request).await.unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    for delivery in claimed {
+                        let attempt = record(&delivery, AttemptResult::Delivered, Some(200));
+                        store.record_attempt(&attempt).await.unwrap();
+                        mine.push(delivery.delivery_id);
+                    }
+                }
+            }));
+        }
+        let mut seen = HashSet::new();
+        let mut total = 0;
+        for worker in workers {
+            for id in worker.await.unwrap() {
+                total += 1;
+                assert!(seen.insert(id.clone()), "{id} was claimed twice");
+            }
+        }
+        assert_eq!(total, 180, "60 events to 3 endpoints");
+        let counts = store.delivery_counts(&ws).await.unwrap();
+        assert_eq!((counts.pending, counts.succeeded), (0, 180));
     }
 
     pub async fn plan_changes_emit_subscription_created_naming_the_previous_plan(
@@ -2066,7 +2175,9 @@ macro_rules! conformance {
                 ($name:ident) => {
                     #[tokio::test]
                     async fn $name() {
-                        let (store, _guard) = $open().await;
+                        let Some((store, _guard)) = $open().await else {
+                            return;
+                        };
                         cases::$name(store.as_ref()).await;
                     }
                 };
@@ -2088,6 +2199,7 @@ macro_rules! conformance {
             case!(claims_respect_the_per_endpoint_cap_and_skipped_endpoints);
             case!(claims_respect_the_per_workspace_cap_and_release_what_they_return);
             case!(attempts_are_recorded_and_move_the_delivery_on);
+            case!(the_queue_summary_counts_pending_and_due_deliveries);
             case!(endpoint_formats_are_kept_and_handed_to_the_dispatcher);
             case!(a_rate_limited_attempt_is_made_again_under_the_same_number);
             case!(a_gone_endpoint_is_disabled_and_its_queue_cancelled);
@@ -2107,19 +2219,36 @@ macro_rules! conformance {
             case!(a_campaign_completes_once_when_a_new_lead_reaches_its_target);
             case!(campaigns_complete_once_when_their_end_date_passes);
 
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn concurrent_claims_take_each_delivery_once() {
+                let Some((store, _guard)) = $open().await else {
+                    return;
+                };
+                cases::concurrent_claims_take_each_delivery_once(store).await;
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn writers_in_parallel_lose_nothing() {
-                let (store, _guard) = $open().await;
+                let Some((store, _guard)) = $open().await else {
+                    return;
+                };
                 cases::writers_in_parallel_lose_nothing(store).await;
             }
         }
     };
 }
 
-async fn open_sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+async fn open_sqlite() -> Option<(Arc<dyn Store>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/store.db", dir.path().display());
-    (socialscalr_core::store::open(&url).await.unwrap(), dir)
+    Some((socialscalr_core::store::open(&url).await.unwrap(), dir))
+}
+
+/// A store on a database of its own on the suite's PostgreSQL server.
+async fn open_postgres() -> Option<(Arc<dyn Store>, ())> {
+    let url = socialscalr_core::testing::fresh_postgres_database().await?;
+    Some((socialscalr_core::store::open(&url).await.unwrap(), ()))
 }
 
 conformance!(sqlite, open_sqlite);
+conformance!(postgres, open_postgres);

@@ -5,6 +5,7 @@
 
 mod attempt;
 mod client;
+mod outbound;
 mod outcome;
 mod pacing;
 mod render;
@@ -15,19 +16,25 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use socialscalr_core::config::{
+    self, ConfigError, DISPATCH_CONCURRENCY, DISPATCH_LEASE, DISPATCH_POLL_INTERVAL,
+};
 use socialscalr_core::crypto::SecretBox;
 use socialscalr_core::ids::{self, new_id};
+use socialscalr_core::ratelimit::Limiter;
 use socialscalr_core::retry::RetrySchedule;
 use socialscalr_core::store::{
     AttemptRecord, AttemptResult, ClaimRequest, ClaimedDelivery, Store, StoreError,
 };
 use socialscalr_core::target::TargetPolicy;
-use socialscalr_core::time;
+use socialscalr_core::time::{self, Timestamp};
+use socialscalr_metrics::{DEFAULT_MAX_WORKSPACES, DeliveryMetrics, Metrics};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::outbound::OutboundCap;
 use crate::pacing::Pacer;
 use crate::slots::{Caps, InFlight};
 
@@ -60,9 +67,38 @@ pub struct DispatcherConfig {
     pub target_policy: TargetPolicy,
     /// The least time between two messages to one Slack or Discord webhook.
     pub chat_pacing: ChatPacing,
+    /// The window of the outbound cap: a workspace makes at most its webhook events per
+    /// minute of attempts in any such window. A minute, except in tests.
+    pub outbound_window: Duration,
+    /// How often the queue is measured for the queue metrics.
+    pub queue_sample_interval: Duration,
 }
 
+const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
 impl DispatcherConfig {
+    /// The defaults, with the lease and concurrency a deployment may set in its environment.
+    pub fn from_env(
+        schedule: RetrySchedule,
+        target_policy: TargetPolicy,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::new(schedule, target_policy);
+        // A lease shorter than an attempt could let a second dispatcher start the same
+        // delivery while the first is still sending it.
+        let shortest_lease = config.attempt_timeout + Duration::from_secs(2);
+        config.lease = config::duration(DISPATCH_LEASE, config.lease, shortest_lease)?;
+        config.concurrency =
+            config::count(DISPATCH_CONCURRENCY, config.concurrency as u32, 1..=4096)? as usize;
+        // New deliveries wake the dispatchers at once; the poll only finds retries falling
+        // due and anything a lost wake-up missed.
+        config.poll_interval = config::duration(
+            DISPATCH_POLL_INTERVAL,
+            config.poll_interval,
+            MIN_POLL_INTERVAL,
+        )?;
+        Ok(config)
+    }
+
     pub fn new(schedule: RetrySchedule, target_policy: TargetPolicy) -> Self {
         Self {
             worker_id: new_id("wrk"),
@@ -76,6 +112,8 @@ impl DispatcherConfig {
             schedule,
             target_policy,
             chat_pacing: ChatPacing::standard(),
+            outbound_window: Duration::from_secs(60),
+            queue_sample_interval: Duration::from_secs(15),
         }
     }
 }
@@ -89,7 +127,7 @@ pub enum DispatchError {
 }
 
 pub struct Dispatcher {
-    shared: Arc<Shared>,
+    shared: Shared,
 }
 
 struct Shared {
@@ -99,6 +137,8 @@ struct Shared {
     config: DispatcherConfig,
     in_flight: Mutex<InFlight>,
     pacer: Pacer,
+    outbound: OutboundCap,
+    metrics: DeliveryMetrics,
 }
 
 /// Holds an endpoint slot and a global slot until the attempt is recorded.
@@ -117,16 +157,21 @@ impl Drop for Slot {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         in_flight.give_back(&self.endpoint_id, &self.workspace_id);
+        self.shared.metrics.in_flight().dec();
     }
 }
 
 impl Dispatcher {
+    /// A dispatcher with the outbound cap kept in this process and metrics in a registry
+    /// of its own; [`Dispatcher::with_limiter`] and [`Dispatcher::with_metrics`] change them.
     pub fn new(
         store: Arc<dyn Store>,
         secrets: SecretBox,
         config: DispatcherConfig,
     ) -> Result<Self, DispatchError> {
         let client = client::build(config.target_policy, config.attempt_timeout)?;
+        let outbound = OutboundCap::new(Arc::new(Limiter::local()), config.outbound_window);
+        let metrics = Metrics::new("dispatcher", DEFAULT_MAX_WORKSPACES);
         let shared = Shared {
             store,
             secrets,
@@ -134,17 +179,29 @@ impl Dispatcher {
             config,
             in_flight: Mutex::new(InFlight::default()),
             pacer: Pacer::default(),
+            outbound,
+            metrics: DeliveryMetrics::register(&metrics),
         };
-        Ok(Self {
-            shared: Arc::new(shared),
-        })
+        Ok(Self { shared })
+    }
+
+    /// Counts the outbound cap in `limiter`: through Redis, the cap holds across replicas.
+    pub fn with_limiter(mut self, limiter: Arc<Limiter>) -> Self {
+        self.shared.outbound = OutboundCap::new(limiter, self.shared.config.outbound_window);
+        self
+    }
+
+    pub fn with_metrics(mut self, metrics: DeliveryMetrics) -> Self {
+        self.shared.metrics = metrics;
+        self
     }
 
     /// Runs until `shutdown` completes; then stops claiming, lets attempts in flight
     /// finish within the grace period and releases what is left for another process.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), DispatchError> {
-        let shared = self.shared;
+        let shared = Arc::new(self.shared);
         let config = &shared.config;
+        let sampling = tokio::spawn(sample_queue(Arc::clone(&shared)));
         let permits = Arc::new(Semaphore::new(config.concurrency));
         let wake = shared.store.deliveries_created();
         let mut tasks = JoinSet::new();
@@ -164,10 +221,13 @@ impl Dispatcher {
             notified.as_mut().enable();
 
             let free = permits.available_permits();
+            let held_back = shared.outbound.held_back(Instant::now());
+            shared.metrics.set_throttled_workspaces(held_back.len());
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                let (skip_endpoints, skip_workspaces) = shared.full();
+                let (skip_endpoints, mut skip_workspaces) = shared.full();
+                skip_workspaces.extend(held_back);
                 let request = ClaimRequest {
                     worker: &config.worker_id,
                     now: time::now(),
@@ -204,6 +264,14 @@ impl Dispatcher {
                     overflow.push(delivery.delivery_id);
                     continue;
                 };
+                // Over the cap the attempt is not made; the delivery waits in the queue.
+                let store = shared.store.as_ref();
+                if !shared.outbound.admit(store, &delivery.workspace_id).await {
+                    shared.metrics.throttled(&delivery.workspace_id);
+                    drop(slot);
+                    overflow.push(delivery.delivery_id);
+                    continue;
+                }
                 let turn = shared.turn(&delivery);
                 let shared = Arc::clone(&shared);
                 let span = tracing::info_span!(
@@ -238,21 +306,20 @@ impl Dispatcher {
             }
             // A paced endpoint whose turn comes before the next poll is claimed on time.
             let next_turn = shared.pacer.next_turn(Instant::now());
-            let turn = async move {
-                match next_turn {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let turn = sleep_until(next_turn);
+            // A workspace held at its cap is claimed again as soon as a slot frees.
+            let release = sleep_until(shared.outbound.next_release());
             tokio::select! {
                 () = &mut notified => {}
                 () = tokio::time::sleep(config.poll_interval) => {}
                 () = turn => {}
+                () = release => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 () = &mut shutdown => break,
             }
         }
 
+        sampling.abort();
         tracing::info!(in_flight = tasks.len(), "Dispatcher stopping");
         let drained = tokio::time::timeout(config.shutdown_grace, async {
             while tasks.join_next().await.is_some() {}
@@ -299,6 +366,7 @@ impl Shared {
         let permit = Arc::clone(permits)
             .try_acquire_owned()
             .expect("no more deliveries are claimed than there are free permits");
+        self.metrics.in_flight().inc();
         Some(Slot {
             shared: Arc::clone(self),
             endpoint_id: delivery.endpoint_id.clone(),
@@ -371,6 +439,7 @@ impl Shared {
             time::now(),
             jitter(),
         );
+        self.observe(&delivery, result, exchange.duration);
         match result {
             AttemptResult::Delivered => tracing::info!(
                 delivery_id = %attempt_id,
@@ -405,6 +474,22 @@ impl Shared {
         self.record(&record).await;
     }
 
+    fn observe(&self, delivery: &ClaimedDelivery, result: AttemptResult, duration: Duration) {
+        let metrics = &self.metrics;
+        metrics.attempt(
+            &delivery.workspace_id,
+            delivery.event_type,
+            result.outcome(),
+            duration,
+        );
+        if result == AttemptResult::Delivered
+            && let Some(created_at) = event_created_at(&delivery.payload)
+        {
+            let latency = (time::now() - created_at).to_std().unwrap_or_default();
+            metrics.delivered_after(delivery.event_type, latency);
+        }
+    }
+
     /// Records an attempt, retrying briefly; if the store stays away the claim's lease
     /// expires and the delivery is attempted again, so nothing is lost.
     async fn record(&self, record: &AttemptRecord) {
@@ -421,6 +506,39 @@ impl Shared {
         }
         tracing::error!("Attempt not recorded; the delivery is retried when its claim expires");
     }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Measures the queue for its metrics until the dispatcher stops. Every replica measures
+/// the same queue; the values agree.
+async fn sample_queue(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(shared.config.queue_sample_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let now = time::now();
+        match shared.store.queue_summary(now).await {
+            Ok(summary) => shared.metrics.queue(&summary, now),
+            Err(error) => tracing::warn!(%error, "Measuring the queue failed"),
+        }
+    }
+}
+
+/// When the event of an envelope was created, from its `created_at` field.
+fn event_created_at(payload: &str) -> Option<Timestamp> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        created_at: std::borrow::Cow<'a, str>,
+    }
+    let envelope: Envelope = serde_json::from_str(payload).ok()?;
+    time::parse_rfc3339(&envelope.created_at)
 }
 
 /// A uniform number in `[0, 1)` to spread retries.

@@ -284,7 +284,11 @@ async fn ensure_row(
                     )
                     .await?;
             }
-            tracing::info!(endpoint = %endpoint.id, workspace = workspace_id, "Webhook endpoint created");
+            tracing::info!(
+                endpoint = %endpoint.id,
+                workspace = workspace_id,
+                "Webhook endpoint created"
+            );
             let note = format!("Created endpoint {} for {}", endpoint.id, endpoint.url);
             ctx.event(&reference, EventType::Normal, "Created", note)
                 .await;

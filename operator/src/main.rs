@@ -98,7 +98,7 @@ async fn operate(cli: Cli) -> anyhow::Result<()> {
     let allow_loopback = config::flag(config::ALLOW_LOOPBACK_TARGETS)?;
     let settings = Settings {
         token_grace: config::duration(
-            "SOCIALSCALR_TOKEN_GRACE",
+            config::ROTATION_GRACE,
             Settings::default().token_grace,
             Duration::from_secs(1),
         )?,

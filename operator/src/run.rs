@@ -79,7 +79,11 @@ pub async fn run(
         .build()
         .await?;
     let (mut leading, lease_task) = manager.watch().await;
-    tracing::info!(identity = %config.identity, lease = %config.lease_name, "Standing by for the lease");
+    tracing::info!(
+        identity = %config.identity,
+        lease = %config.lease_name,
+        "Standing by for the lease"
+    );
 
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

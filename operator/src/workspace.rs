@@ -86,7 +86,11 @@ async fn apply(object: &Workspace, ctx: &Context, api: &Api<Workspace>) -> Resul
                 .await;
             match created {
                 Ok(workspace) => {
-                    tracing::info!(workspace = %workspace.id, plan = %workspace.plan, "Workspace created");
+                    tracing::info!(
+                        workspace = %workspace.id,
+                        plan = %workspace.plan,
+                        "Workspace created"
+                    );
                     let note = format!(
                         "Created workspace {} on the {} plan",
                         workspace.id, workspace.plan
@@ -117,7 +121,12 @@ async fn apply(object: &Workspace, ctx: &Context, api: &Api<Workspace>) -> Resul
             "Plan changed from {} to {}",
             change.previous_plan, object.spec.plan
         );
-        tracing::info!(workspace = %workspace.id, from = %change.previous_plan, to = %object.spec.plan, "Plan changed");
+        tracing::info!(
+            workspace = %workspace.id,
+            from = %change.previous_plan,
+            to = %object.spec.plan,
+            "Plan changed"
+        );
         ctx.event(&reference, EventType::Normal, "PlanChanged", note)
             .await;
     }

@@ -1,3 +1,5 @@
-//! Harnesses shared by the end-to-end tests and the tests of the Helm chart.
+//! Harnesses for the end-to-end tests, the benchmark and the Helm chart's tests: the
+//! deployment run as processes, and a private Kubernetes API server.
 
+pub mod cluster;
 pub mod testkube;

@@ -41,7 +41,7 @@ fn repo_root() -> PathBuf {
 pub fn tools_dir() -> Option<PathBuf> {
     let from_env = [KUBEBUILDER_ASSETS, KUBE_TOOLS]
         .into_iter()
-        .filter_map(|name| std::env::var_os(name))
+        .filter_map(std::env::var_os)
         .map(PathBuf::from)
         .next();
     let dir = from_env.or_else(|| {
@@ -315,7 +315,8 @@ impl Cluster {
             let failed = self.etcd.exited() || self.apiserver.exited();
             if failed || started.elapsed() > START_DEADLINE {
                 panic!(
-                    "the test API server did not become ready\n--- etcd\n{}\n--- kube-apiserver\n{}",
+                    "the test API server did not become ready\n--- etcd\n{}\n\
+                     --- kube-apiserver\n{}",
                     self.etcd.log_tail(),
                     self.apiserver.log_tail()
                 );

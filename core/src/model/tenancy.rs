@@ -39,6 +39,14 @@ impl Workspace {
             .requests_per_minute
             .or(self.plan.requests_per_minute())
     }
+
+    /// Outbound webhook attempts per minute: the override, else the plan's; `None` for
+    /// no cap.
+    pub fn webhook_events_per_minute(&self) -> Option<u32> {
+        self.limits
+            .webhook_events_per_minute
+            .or(self.plan.webhook_events_per_minute())
+    }
 }
 
 /// Seats an agency workspace gets when none are given: the plan includes ten.

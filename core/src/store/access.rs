@@ -89,10 +89,16 @@ pub enum IdempotencyClaim {
     Mismatch,
 }
 
+/// How long a key's first request may run before the key counts as abandoned (its
+/// process died, or could not record the answer) and a retry may take it over. Requests
+/// are bounded well within this: 30 s to read the body, and the store's own timeouts.
+pub const IDEMPOTENCY_IN_PROGRESS_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync + 'static {
     /// Takes the key for a request with this fingerprint. Keys older than `expired_before`
-    /// are forgotten and may be reused.
+    /// are forgotten and may be reused, and so are keys whose request has been in progress
+    /// for longer than [`IDEMPOTENCY_IN_PROGRESS_LIMIT`].
     async fn claim_idempotency_key(
         &self,
         workspace_id: &str,

@@ -7,6 +7,8 @@ mod access;
 mod events;
 mod managed;
 mod outbox;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -18,15 +20,16 @@ use tokio::sync::Notify;
 use crate::event::EventType;
 use crate::model::{
     Activity, AttemptOutcome, Campaign, DeliveryAttempt, EndpointFormat, FieldError, LeadPatch,
-    LeadWithHistory, Member, Message, NewActivity, NewCampaign, NewLead, NewMember, NewMessage,
-    NewSignal, Signal, SignalType, Stage, WebhookEndpoint, Workspace,
+    LeadWithHistory, LimitOverrides, Member, Message, NewActivity, NewCampaign, NewLead, NewMember,
+    NewMessage, NewSignal, Signal, SignalType, Stage, WebhookEndpoint, Workspace,
 };
 use crate::model::{CompletionReason, NewPost, Post, PostResult, PostStatus};
 use crate::plan::Plan;
 use crate::time::Timestamp;
 
 pub use access::{
-    AuditEntry, AuditFilter, AuditStore, IdempotencyClaim, IdempotencyStore, TokenStore,
+    AuditEntry, AuditFilter, AuditStore, IDEMPOTENCY_IN_PROGRESS_LIMIT, IdempotencyClaim,
+    IdempotencyStore, TokenStore,
 };
 pub use events::{
     member_event, subscription_cancelled_event, subscription_created_event, watchtower_alert_event,
@@ -59,13 +62,27 @@ impl StoreError {
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => true,
-            // SQLITE_BUSY and its extended codes: another writer held the lock too long.
-            StoreError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
-                code == "5" || code.parse::<u32>().is_ok_and(|c| c & 0xff == 5)
-            }),
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                db.code().is_some_and(|code| is_transient_code(&code))
+            }
             _ => false,
         }
     }
+}
+
+/// Database error codes that say "not now" rather than "not this request".
+fn is_transient_code(code: &str) -> bool {
+    // SQLITE_BUSY and its extended codes: another writer held the lock too long.
+    let sqlite_busy = code == "5" || code.parse::<u32>().is_ok_and(|c| c & 0xff == 5);
+    // PostgreSQL: connection exceptions (08…), a server shutting down or starting
+    // (57P01–57P03), too many connections (53300), and transactions to be retried
+    // (40001 serialization failure, 40P01 deadlock).
+    let postgres_transient = code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+        );
+    sqlite_busy || postgres_transient
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -229,6 +246,8 @@ pub trait TenancyStore: Send + Sync + 'static {
     /// By id (`ws_…`) or by name.
     async fn find_workspace(&self, name_or_id: &str) -> Result<Option<Workspace>>;
     async fn workspace_count(&self) -> Result<u64>;
+    /// Replaces a workspace's limit overrides; `None` falls back to its plan's limit.
+    async fn set_limits(&self, workspace_id: &str, limits: LimitOverrides) -> Result<Workspace>;
 }
 
 /// Campaigns, leads, and the messages and activity reported about leads.
@@ -356,6 +375,25 @@ pub trait DeliveryStore: Send + Sync + 'static {
     async fn release_deliveries(&self, worker: &str, delivery_ids: &[String]) -> Result<u64>;
 }
 
+/// The delivery queue as a whole, for the queue metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueSummary {
+    /// Deliveries not finished yet: due now or waiting for a retry.
+    pub pending: u64,
+    /// Pending deliveries whose next attempt is due.
+    pub due: u64,
+    /// When the oldest pending delivery was created.
+    pub oldest_pending_created_at: Option<Timestamp>,
+    /// The earliest next attempt among due deliveries: how far behind the queue runs.
+    pub oldest_due_at: Option<Timestamp>,
+}
+
+/// The queue across every workspace, sampled for metrics.
+#[async_trait]
+pub trait QueueStore: Send + Sync + 'static {
+    async fn queue_summary(&self, now: Timestamp) -> Result<QueueSummary>;
+}
+
 /// A plan change as it was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanChange {
@@ -425,9 +463,15 @@ pub trait AccessStore: TenancyStore + TokenStore + AuditStore + IdempotencyStore
 impl<T: TenancyStore + TokenStore + AuditStore + IdempotencyStore> AccessStore for T {}
 
 /// Everything a backend provides; each concern is its own trait.
-pub trait Store: AccessStore + ActivityStore + WebhookStore + DeliveryStore + ManagedStore {}
+pub trait Store:
+    AccessStore + ActivityStore + WebhookStore + DeliveryStore + QueueStore + ManagedStore
+{
+}
 
-impl<T: AccessStore + ActivityStore + WebhookStore + DeliveryStore + ManagedStore> Store for T {}
+impl<T> Store for T where
+    T: AccessStore + ActivityStore + WebhookStore + DeliveryStore + QueueStore + ManagedStore
+{
+}
 
 /// What a workspace does and what happens to it: subscription, leads, posts, signals.
 pub trait ActivityStore: SubscriptionStore + LeadStore + PostStore + WatchtowerStore {}
@@ -441,8 +485,13 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         store.migrate().await?;
         return Ok(Arc::new(store));
     }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = postgres::PgStore::open(url).await?;
+        store.migrate().await?;
+        return Ok(Arc::new(store));
+    }
     Err(StoreError::Conflict(format!(
-        "unsupported database URL scheme in `{}`; this build supports sqlite://",
+        "unsupported database URL scheme in `{}`; use sqlite:// or postgres://",
         url.split(':').next().unwrap_or_default()
     )))
 }

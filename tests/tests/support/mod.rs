@@ -91,6 +91,10 @@ fn socialscalr_command() -> Command {
         "SOCIALSCALR_ALLOW_LOOPBACK_TARGETS",
         "SOCIALSCALR_POST_GRACE",
         "SOCIALSCALR_SCHEDULER_INTERVAL",
+        "REDIS_URL",
+        "METRICS_ADDR",
+        "SOCIALSCALR_METRICS_MAX_WORKSPACES",
+        "SOCIALSCALR_OUTBOUND_WINDOW",
     ] {
         command.env_remove(name);
     }

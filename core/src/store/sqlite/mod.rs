@@ -2,26 +2,44 @@
 //! transactions so that several processes on one data directory wait for each other
 //! instead of failing.
 
+mod claim;
+#[cfg(test)]
+mod tests;
+
+// The queries both SQL backends share, written with numbered `$n` parameters.
+#[path = "../sql/audit.rs"]
 mod audit;
+#[path = "../sql/completion.rs"]
 mod completion;
+#[path = "../sql/deliveries.rs"]
 mod deliveries;
+#[path = "../sql/idempotency.rs"]
 mod idempotency;
+#[path = "../sql/leads.rs"]
 mod leads;
+#[path = "../sql/managed.rs"]
 mod managed;
+#[path = "../sql/outbox.rs"]
 mod outbox;
+#[path = "../sql/posts.rs"]
 mod posts;
+#[path = "../sql/queue.rs"]
+mod queue;
+#[path = "../sql/subscriptions.rs"]
 mod subscriptions;
+#[path = "../sql/tenancy.rs"]
 mod tenancy;
+#[path = "../sql/tokens.rs"]
 mod tokens;
+#[path = "../sql/watchtower.rs"]
 mod watchtower;
+#[path = "../sql/webhooks.rs"]
 mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -30,8 +48,8 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use tokio::sync::Notify;
 
+use crate::store::rows::*;
 use crate::store::*;
-use crate::time::{Timestamp, from_micros};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -41,6 +59,10 @@ pub struct SqliteStore {
 }
 
 type Tx = Transaction<'static, Sqlite>;
+type DbStore = SqliteStore;
+type Db = Sqlite;
+type DbRow = SqliteRow;
+type DbConnection = sqlx::SqliteConnection;
 
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self> {
@@ -73,26 +95,17 @@ impl SqliteStore {
     async fn write(&self) -> Result<Tx> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
-}
 
-fn enum_text<T: Serialize>(value: T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(text)) => text,
-        _ => unreachable!("unit enums serialize as strings"),
+    /// What wakes dispatchers: every write that queues deliveries is made in this process.
+    fn wake_handle(&self) -> Arc<Notify> {
+        Arc::clone(&self.deliveries_created)
     }
-}
 
-fn decode_enum<T: DeserializeOwned>(column: &str, text: String) -> Result<T> {
-    serde_json::from_value(serde_json::Value::String(text))
-        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-}
-
-fn decode_json<T: DeserializeOwned>(column: &str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-}
-
-fn json_text<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("model values serialize to JSON")
+    /// A write transaction on one workspace's rows. SQLite has one writer at a time, so
+    /// this is any write transaction.
+    async fn write_in(&self, _workspace_id: &str) -> Result<Tx> {
+        self.write().await
+    }
 }
 
 /// Creates the database file, and its directory when missing, readable by this user only:
@@ -122,31 +135,6 @@ fn create_private(file: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
-pub(super) fn optional_u32(value: Option<i64>) -> Option<u32> {
-    value.and_then(|n| u32::try_from(n).ok())
-}
-
-pub(super) fn optional_time(micros: Option<i64>) -> Option<Timestamp> {
-    micros.map(from_micros)
-}
-
-pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-/// Finishes a page fetched with one row more than asked for.
-fn page_of<T>(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> &str) -> Page<T> {
-    let limit = limit as usize;
-    let next_after = (items.len() > limit).then(|| {
-        items.truncate(limit);
-        items.last().map(|item| id(item).to_owned())
-    });
-    Page {
-        items,
-        next_after: next_after.flatten(),
-    }
-}
-
 impl SqliteStore {
     /// One page of a workspace's rows, newest first. `select` is the query up to and
     /// including its conditions, ending in a `?` for the workspace id; `id_column` is the
@@ -160,7 +148,7 @@ impl SqliteStore {
         from_row: fn(&SqliteRow) -> Result<T>,
         id: impl Fn(&T) -> &str,
     ) -> Result<Page<T>> {
-        let sql = format!("{select} AND {id_column} < ? ORDER BY {id_column} DESC LIMIT ?");
+        let sql = format!("{select} AND {id_column} < $2 ORDER BY {id_column} DESC LIMIT $3");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(workspace_id)
             .bind(page.after.as_deref().unwrap_or("\u{10ffff}"))
@@ -178,26 +166,5 @@ impl SqliteStore {
             self.deliveries_created.notify_waiters();
         }
         Ok(())
-    }
-}
-
-#[cfg(all(test, unix))]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn a_new_database_and_its_directory_are_private_to_their_user() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("data");
-        let url = format!("sqlite://{}/store.db", dir.display());
-        let store = SqliteStore::open(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        let mode =
-            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&dir.join("store.db")), 0o600);
-        assert_eq!(mode(&dir.join("store.db-wal")), 0o600);
     }
 }

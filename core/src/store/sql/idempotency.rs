@@ -4,11 +4,11 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::*;
-use crate::store::{IdempotencyClaim, IdempotencyStore, Result};
+use crate::store::{IDEMPOTENCY_IN_PROGRESS_LIMIT, IdempotencyClaim, IdempotencyStore, Result};
 use crate::time::{Timestamp, to_micros};
 
 #[async_trait]
-impl IdempotencyStore for SqliteStore {
+impl IdempotencyStore for DbStore {
     async fn claim_idempotency_key(
         &self,
         workspace_id: &str,
@@ -17,18 +17,21 @@ impl IdempotencyStore for SqliteStore {
         now: Timestamp,
         expired_before: Timestamp,
     ) -> Result<IdempotencyClaim> {
-        let mut tx = self.write().await?;
+        let abandoned_before = now - IDEMPOTENCY_IN_PROGRESS_LIMIT;
+        let mut tx = self.write_in(workspace_id).await?;
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE workspace_id = ? AND key = ? AND created_at < ?",
+            "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2 \
+             AND (created_at < $3 OR (status IS NULL AND created_at < $4))",
         )
         .bind(workspace_id)
         .bind(key)
         .bind(to_micros(expired_before))
+        .bind(to_micros(abandoned_before))
         .execute(&mut *tx)
         .await?;
         let existing = sqlx::query(
             "SELECT fingerprint, status, response_body FROM idempotency_keys \
-             WHERE workspace_id = ? AND key = ?",
+             WHERE workspace_id = $1 AND key = $2",
         )
         .bind(workspace_id)
         .bind(key)
@@ -52,7 +55,7 @@ impl IdempotencyStore for SqliteStore {
             None => {
                 sqlx::query(
                     "INSERT INTO idempotency_keys (workspace_id, key, fingerprint, created_at) \
-                     VALUES (?, ?, ?, ?)",
+                     VALUES ($1, $2, $3, $4)",
                 )
                 .bind(workspace_id)
                 .bind(key)
@@ -75,8 +78,8 @@ impl IdempotencyStore for SqliteStore {
         body: &[u8],
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE idempotency_keys SET status = ?, response_body = ? \
-             WHERE workspace_id = ? AND key = ?",
+            "UPDATE idempotency_keys SET status = $1, response_body = $2 \
+             WHERE workspace_id = $3 AND key = $4",
         )
         .bind(i64::from(status))
         .bind(body)
@@ -89,7 +92,7 @@ impl IdempotencyStore for SqliteStore {
 
     async fn release_idempotency_key(&self, workspace_id: &str, key: &str) -> Result<()> {
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE workspace_id = ? AND key = ? AND status IS NULL",
+            "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND key = $2 AND status IS NULL",
         )
         .bind(workspace_id)
         .bind(key)

@@ -1,8 +1,7 @@
 //! Watchtower signals and their alerts.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row};
 
 use crate::ids::{self, new_id};
 use crate::model::*;
@@ -16,7 +15,7 @@ use super::*;
 const SIGNAL_COLUMNS: &str =
     "id, type, lead_id, company, title, detail, url, occurred_at, created_at";
 
-fn signal_from_row(row: &SqliteRow) -> Result<Signal> {
+fn signal_from_row(row: &DbRow) -> Result<Signal> {
     Ok(Signal {
         id: row.try_get("id")?,
         kind: decode_enum("type", row.try_get("type")?)?,
@@ -31,7 +30,7 @@ fn signal_from_row(row: &SqliteRow) -> Result<Signal> {
 }
 
 #[async_trait]
-impl WatchtowerStore for SqliteStore {
+impl WatchtowerStore for DbStore {
     async fn record_signal(&self, workspace_id: &str, new: &NewSignal) -> Result<(Signal, String)> {
         new.validate()?;
         let now = time::now();
@@ -46,7 +45,7 @@ impl WatchtowerStore for SqliteStore {
             occurred_at: new.occurred_at.unwrap_or(now),
             created_at: now,
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let lead = match &signal.lead_id {
             None => None,
             Some(lead_id) => match fetch_lead(&mut tx, workspace_id, lead_id).await {
@@ -60,7 +59,7 @@ impl WatchtowerStore for SqliteStore {
         };
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO watchtower_signals (workspace_id, {SIGNAL_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         )))
         .bind(workspace_id)
         .bind(&signal.id)
@@ -83,7 +82,7 @@ impl WatchtowerStore for SqliteStore {
 
     async fn get_signal(&self, workspace_id: &str, id: &str) -> Result<Option<Signal>> {
         let sql = format!(
-            "SELECT {SIGNAL_COLUMNS} FROM watchtower_signals WHERE workspace_id = ? AND id = ?"
+            "SELECT {SIGNAL_COLUMNS} FROM watchtower_signals WHERE workspace_id = $1 AND id = $2"
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(workspace_id)
@@ -99,7 +98,7 @@ impl WatchtowerStore for SqliteStore {
         filter: &SignalFilter,
         page: &PageRequest,
     ) -> Result<Page<Signal>> {
-        let mut query = QueryBuilder::<Sqlite>::new(format!(
+        let mut query = QueryBuilder::<Db>::new(format!(
             "SELECT {SIGNAL_COLUMNS} FROM watchtower_signals WHERE workspace_id = "
         ));
         query.push_bind(workspace_id);

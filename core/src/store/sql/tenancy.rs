@@ -4,7 +4,6 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use crate::ids::{self, new_id};
 use crate::model::*;
@@ -16,7 +15,7 @@ use super::subscriptions::insert_subscription_event;
 use super::*;
 
 /// A workspace from its columns, named with `prefix` where a join renamed them.
-pub(super) fn workspace_from_row(row: &SqliteRow, prefix: &str) -> Result<Workspace> {
+pub(super) fn workspace_from_row(row: &DbRow, prefix: &str) -> Result<Workspace> {
     let column = |name: &str| format!("{prefix}{name}");
     let plan: String = row.try_get(column("plan").as_str())?;
     Ok(Workspace {
@@ -37,7 +36,7 @@ pub(super) fn workspace_from_row(row: &SqliteRow, prefix: &str) -> Result<Worksp
 }
 
 #[async_trait]
-impl TenancyStore for SqliteStore {
+impl TenancyStore for DbStore {
     async fn create_workspace(&self, name: &str, plan: Plan) -> Result<Workspace> {
         let settings = WorkspaceSettings {
             seats: (plan == Plan::Agency).then_some(DEFAULT_AGENCY_SEATS),
@@ -47,7 +46,7 @@ impl TenancyStore for SqliteStore {
     }
 
     async fn find_workspace(&self, name_or_id: &str) -> Result<Option<Workspace>> {
-        let row = sqlx::query("SELECT * FROM workspaces WHERE id = ? OR name = ?")
+        let row = sqlx::query("SELECT * FROM workspaces WHERE id = $1 OR name = $2")
             .bind(name_or_id)
             .bind(name_or_id)
             .fetch_optional(&self.pool)
@@ -55,6 +54,20 @@ impl TenancyStore for SqliteStore {
         row.as_ref()
             .map(|row| workspace_from_row(row, ""))
             .transpose()
+    }
+
+    async fn set_limits(&self, workspace_id: &str, limits: LimitOverrides) -> Result<Workspace> {
+        let row = sqlx::query(
+            "UPDATE workspaces SET requests_per_minute = $1, webhook_events_per_minute = $2 \
+             WHERE id = $3 RETURNING *",
+        )
+        .bind(limits.requests_per_minute.map(i64::from))
+        .bind(limits.webhook_events_per_minute.map(i64::from))
+        .bind(workspace_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("workspace"))?;
+        workspace_from_row(&row, "")
     }
 
     async fn workspace_count(&self) -> Result<u64> {
@@ -65,7 +78,7 @@ impl TenancyStore for SqliteStore {
     }
 }
 
-impl SqliteStore {
+impl DbStore {
     /// Inserts a workspace with its `subscription.created`, owned by a resource when
     /// `managed_uid` is given.
     pub(super) async fn insert_workspace(
@@ -90,7 +103,7 @@ impl SqliteStore {
         let inserted = sqlx::query(
             "INSERT INTO workspaces (id, name, plan, seats, requests_per_minute, \
              webhook_events_per_minute, suspended, managed_uid, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&workspace.id)
         .bind(&workspace.name)

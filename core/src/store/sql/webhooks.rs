@@ -3,7 +3,6 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::event::EventType;
@@ -16,7 +15,7 @@ use super::*;
 pub(super) const ENDPOINT_COLUMNS: &str =
     "id, url, description, events, format, disabled, disabled_reason, created_at";
 
-pub(super) fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint> {
+pub(super) fn endpoint_from_row(row: &DbRow) -> Result<WebhookEndpoint> {
     let disabled: i64 = row.try_get("disabled")?;
     Ok(WebhookEndpoint {
         id: row.try_get("id")?,
@@ -30,7 +29,7 @@ pub(super) fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint> {
     })
 }
 
-pub(super) fn attempt_from_row(row: &SqliteRow) -> Result<DeliveryAttempt> {
+pub(super) fn attempt_from_row(row: &DbRow) -> Result<DeliveryAttempt> {
     let event: String = row.try_get("event_type")?;
     let attempt: i64 = row.try_get("attempt")?;
     let duration_ms: i64 = row.try_get("duration_ms")?;
@@ -60,7 +59,7 @@ pub(super) fn attempt_from_row(row: &SqliteRow) -> Result<DeliveryAttempt> {
 }
 
 #[async_trait]
-impl WebhookStore for SqliteStore {
+impl WebhookStore for DbStore {
     async fn create_endpoint(
         &self,
         workspace_id: &str,
@@ -79,7 +78,7 @@ impl WebhookStore for SqliteStore {
         sqlx::query(
             "INSERT INTO webhook_endpoints \
              (id, workspace_id, url, description, events, format, sealed_secret, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&endpoint.id)
         .bind(workspace_id)
@@ -97,7 +96,7 @@ impl WebhookStore for SqliteStore {
     async fn get_endpoint(&self, workspace_id: &str, id: &str) -> Result<Option<WebhookEndpoint>> {
         let sql = format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints \
-             WHERE workspace_id = ? AND id = ? AND deleted_at IS NULL"
+             WHERE workspace_id = $1 AND id = $2 AND deleted_at IS NULL"
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(workspace_id)
@@ -114,7 +113,7 @@ impl WebhookStore for SqliteStore {
     ) -> Result<Page<WebhookEndpoint>> {
         let select = format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints \
-             WHERE deleted_at IS NULL AND workspace_id = ?"
+             WHERE deleted_at IS NULL AND workspace_id = $1"
         );
         self.list_page(&select, "id", workspace_id, page, endpoint_from_row, |e| {
             &e.id
@@ -124,10 +123,10 @@ impl WebhookStore for SqliteStore {
 
     async fn delete_endpoint(&self, workspace_id: &str, id: &str) -> Result<bool> {
         let now = to_micros(time::now());
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let deleted = sqlx::query(
-            "UPDATE webhook_endpoints SET deleted_at = ?, disabled = 1 \
-             WHERE workspace_id = ? AND id = ? AND deleted_at IS NULL",
+            "UPDATE webhook_endpoints SET deleted_at = $1, disabled = 1 \
+             WHERE workspace_id = $2 AND id = $3 AND deleted_at IS NULL",
         )
         .bind(now)
         .bind(workspace_id)
@@ -139,8 +138,8 @@ impl WebhookStore for SqliteStore {
             return Ok(false);
         }
         sqlx::query(
-            "UPDATE deliveries SET status = 'cancelled', finished_at = ?, claimed_by = NULL, \
-             claimed_until = NULL WHERE endpoint_id = ? AND status = 'pending'",
+            "UPDATE deliveries SET status = 'cancelled', finished_at = $1, claimed_by = NULL, \
+             claimed_until = NULL WHERE endpoint_id = $2 AND status = 'pending'",
         )
         .bind(now)
         .bind(id)
@@ -164,10 +163,10 @@ impl WebhookStore for SqliteStore {
             return Err(StoreError::NotFound("webhook endpoint"));
         }
         let rows = sqlx::query(
-            "SELECT * FROM delivery_attempts WHERE endpoint_id = ?1 AND id < ?2 AND id >= \
-             COALESCE((SELECT id FROM delivery_attempts WHERE endpoint_id = ?1 \
-                       ORDER BY id DESC LIMIT 1 OFFSET ?3), '') \
-             ORDER BY id DESC LIMIT ?4",
+            "SELECT * FROM delivery_attempts WHERE endpoint_id = $1 AND id < $2 AND id >= \
+             COALESCE((SELECT id FROM delivery_attempts WHERE endpoint_id = $1 \
+                       ORDER BY id DESC LIMIT 1 OFFSET $3), '') \
+             ORDER BY id DESC LIMIT $4",
         )
         .bind(endpoint_id)
         .bind(page.after.as_deref().unwrap_or("\u{10ffff}"))
@@ -180,64 +179,5 @@ impl WebhookStore for SqliteStore {
             .map(attempt_from_row)
             .collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, page.limit, |a| &a.delivery_id))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn endpoints_from_before_formats_get_the_format_their_url_calls_for() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/old.db", dir.path().display());
-        let store = SqliteStore::open(&url).await.unwrap();
-        MIGRATOR.run_to(1, &store.pool).await.unwrap();
-        // Written as the schema of that time had it: later migrations add columns.
-        let workspace = "ws_01J00000000000000000000000".to_owned();
-        sqlx::query(
-            "INSERT INTO workspaces (id, name, plan, created_at) VALUES (?, 'acme', 'pro', 0)",
-        )
-        .bind(&workspace)
-        .execute(&store.pool)
-        .await
-        .unwrap();
-        let urls = [
-            (
-                "ep_slack",
-                "https://hooks.slack.com/services/T0/B0/x",
-                "slack",
-            ),
-            (
-                "ep_discord",
-                "https://discord.com/api/webhooks/1/a",
-                "discord",
-            ),
-            (
-                "ep_old_discord",
-                "https://discordapp.com/api/webhooks/1/a",
-                "discord",
-            ),
-            ("ep_plain", "https://example.com/hooks", "json"),
-        ];
-        for (id, url, _) in urls {
-            sqlx::query(
-                "INSERT INTO webhook_endpoints \
-                 (id, workspace_id, url, events, sealed_secret, created_at) \
-                 VALUES (?, ?, ?, '[\"lead.replied\"]', 'v1:sealed', 0)",
-            )
-            .bind(id)
-            .bind(&workspace)
-            .bind(url)
-            .execute(&store.pool)
-            .await
-            .unwrap();
-        }
-
-        store.migrate().await.unwrap();
-        for (id, url, format) in urls {
-            let endpoint = store.get_endpoint(&workspace, id).await.unwrap().unwrap();
-            assert_eq!(endpoint.format.as_str(), format, "{url}");
-        }
     }
 }

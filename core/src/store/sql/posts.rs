@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row};
 
 use crate::ids::{self, new_id};
 use crate::model::*;
@@ -17,7 +16,7 @@ use super::*;
 const POST_COLUMNS: &str = "id, text, media_urls, status, scheduled_at, published_at, \
      linkedin_url, failed_at, failure_reason, failure_detail, created_at, updated_at";
 
-fn post_from_row(row: &SqliteRow) -> Result<Post> {
+fn post_from_row(row: &DbRow) -> Result<Post> {
     let reason: Option<String> = row.try_get("failure_reason")?;
     Ok(Post {
         id: row.try_get("id")?,
@@ -39,12 +38,12 @@ fn post_from_row(row: &SqliteRow) -> Result<Post> {
 
 /// The post and the event its result emitted, if it has one.
 async fn fetch_post(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     workspace_id: &str,
     id: &str,
 ) -> Result<Option<(Post, Option<String>)>> {
     let sql = format!(
-        "SELECT {POST_COLUMNS}, result_event_id FROM posts WHERE workspace_id = ? AND id = ?"
+        "SELECT {POST_COLUMNS}, result_event_id FROM posts WHERE workspace_id = $1 AND id = $2"
     );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(workspace_id)
@@ -87,7 +86,7 @@ fn already_reported(post: &Post) -> StoreError {
 }
 
 #[async_trait]
-impl PostStore for SqliteStore {
+impl PostStore for DbStore {
     async fn create_post(&self, workspace_id: &str, new: &NewPost) -> Result<Post> {
         let now = time::now();
         new.validate(now)?;
@@ -108,7 +107,7 @@ impl PostStore for SqliteStore {
         };
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO posts (workspace_id, {POST_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, ?, ?)"
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, NULL, NULL, $7, $8)"
         )))
         .bind(workspace_id)
         .bind(&post.id)
@@ -142,7 +141,7 @@ impl PostStore for SqliteStore {
         status: Option<PostStatus>,
         page: &PageRequest,
     ) -> Result<Page<Post>> {
-        let mut query = QueryBuilder::<Sqlite>::new(format!(
+        let mut query = QueryBuilder::<Db>::new(format!(
             "SELECT {POST_COLUMNS} FROM posts WHERE workspace_id = "
         ));
         query.push_bind(workspace_id);
@@ -167,7 +166,7 @@ impl PostStore for SqliteStore {
         result: &PostResult,
     ) -> Result<RecordedResult> {
         result.validate()?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let (mut post, recorded_event) = fetch_post(&mut tx, workspace_id, id)
             .await?
             .ok_or(StoreError::NotFound("post"))?;
@@ -190,9 +189,9 @@ impl PostStore for SqliteStore {
         // Conditional on the status, so that a sweep that failed the post in the meantime
         // wins instead of being overwritten.
         let updated = sqlx::query(
-            "UPDATE posts SET status = ?, published_at = ?, linkedin_url = ?, failed_at = ?, \
-             failure_reason = ?, failure_detail = ?, result_event_id = ?, updated_at = ? \
-             WHERE id = ? AND status = 'scheduled'",
+            "UPDATE posts SET status = $1, published_at = $2, linkedin_url = $3, failed_at = $4, \
+             failure_reason = $5, failure_detail = $6, result_event_id = $7, updated_at = $8 \
+             WHERE id = $9 AND status = 'scheduled'",
         )
         .bind(post.status.as_str())
         .bind(post.published_at.map(to_micros))
@@ -241,11 +240,11 @@ impl PostStore for SqliteStore {
         // One statement picks and changes the posts; `status = 'scheduled'` in its WHERE
         // makes a post change for one sweep only, whoever else sweeps at the same time.
         let sql = format!(
-            "UPDATE posts SET status = 'failed', failed_at = ?1, failure_reason = 'not_run', \
-             failure_detail = ?2, updated_at = ?1 \
+            "UPDATE posts SET status = 'failed', failed_at = $1, failure_reason = 'not_run', \
+             failure_detail = $2, updated_at = $1 \
              WHERE status = 'scheduled' AND id IN (\
-                SELECT id FROM posts WHERE status = 'scheduled' AND scheduled_at <= ?3 \
-                ORDER BY scheduled_at, id LIMIT ?4) \
+                SELECT id FROM posts WHERE status = 'scheduled' AND scheduled_at <= $3 \
+                ORDER BY scheduled_at, id LIMIT $4) \
              RETURNING workspace_id, {POST_COLUMNS}"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -262,7 +261,7 @@ impl PostStore for SqliteStore {
             let workspace_id: String = row.try_get("workspace_id")?;
             let post = post_from_row(&row)?;
             let event = post_failed_event(&workspace_id, &post);
-            sqlx::query("UPDATE posts SET result_event_id = ? WHERE id = ?")
+            sqlx::query("UPDATE posts SET result_event_id = $1 WHERE id = $2")
                 .bind(&event.id)
                 .bind(&post.id)
                 .execute(&mut *tx)

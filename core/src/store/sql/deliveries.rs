@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row};
 use tokio::sync::Notify;
 
 use crate::event::EventType;
@@ -13,15 +13,54 @@ use crate::time::to_micros;
 
 use super::*;
 
+/// What an attempt needs of the claimed deliveries, in the order they fell due.
+async fn claimed_details(tx: &mut Tx, claimed: &[String]) -> Result<Vec<DbRow>> {
+    let mut details = QueryBuilder::<Db>::new(
+        "SELECT d.id, d.workspace_id, d.endpoint_id, d.attempts, d.first_attempt_at, \
+         e.url, e.format, e.sealed_secret, \
+         ev.id AS event_id, ev.type AS event_type, ev.payload \
+         FROM deliveries d \
+         JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+         JOIN events ev ON ev.id = d.event_id WHERE d.id IN (",
+    );
+    let mut separated = details.separated(", ");
+    for id in claimed {
+        separated.push_bind(id.as_str());
+    }
+    details.push(") ORDER BY d.next_attempt_at, d.id");
+    Ok(details.build().fetch_all(&mut **tx).await?)
+}
+
+fn claimed_from_row(row: &DbRow) -> Result<ClaimedDelivery> {
+    let event_type: String = row.try_get("event_type")?;
+    let attempts: i64 = row.try_get("attempts")?;
+    Ok(ClaimedDelivery {
+        delivery_id: row.try_get("id")?,
+        workspace_id: row.try_get("workspace_id")?,
+        endpoint_id: row.try_get("endpoint_id")?,
+        url: row.try_get("url")?,
+        format: decode_enum("format", row.try_get("format")?)?,
+        sealed_secret: row.try_get("sealed_secret")?,
+        event_id: row.try_get("event_id")?,
+        event_type: EventType::from_str(&event_type)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        payload: row.try_get("payload")?,
+        attempt: u32::try_from(attempts)
+            .unwrap_or(u32::MAX)
+            .saturating_add(1),
+        first_attempt_at: optional_time(row.try_get("first_attempt_at")?),
+    })
+}
+
 #[async_trait]
-impl DeliveryStore for SqliteStore {
+impl DeliveryStore for DbStore {
     fn deliveries_created(&self) -> Arc<Notify> {
-        Arc::clone(&self.deliveries_created)
+        self.wake_handle()
     }
 
     async fn delivery_counts(&self, workspace_id: &str) -> Result<DeliveryCounts> {
         let rows = sqlx::query(
-            "SELECT status, COUNT(*) AS n FROM deliveries WHERE workspace_id = ? GROUP BY status",
+            "SELECT status, COUNT(*) AS n FROM deliveries WHERE workspace_id = $1 GROUP BY status",
         )
         .bind(workspace_id)
         .fetch_all(&self.pool)
@@ -42,93 +81,14 @@ impl DeliveryStore for SqliteStore {
     }
 
     async fn claim_deliveries(&self, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDelivery>> {
-        let now = to_micros(request.now);
-        let lease = i64::try_from(request.lease.as_micros()).unwrap_or(i64::MAX);
-        let mut tx = self.write().await?;
-
-        // Per endpoint, only the earliest few due deliveries are eligible, so that one
-        // endpoint's backlog cannot fill a whole claim.
-        let mut query = QueryBuilder::<Sqlite>::new("UPDATE deliveries SET claimed_by = ");
-        query
-            .push_bind(request.worker)
-            .push(", claimed_until = ")
-            .push_bind(now.saturating_add(lease))
-            .push(
-                " WHERE id IN (SELECT id FROM (SELECT id, next_attempt_at, ROW_NUMBER() OVER \
-                 (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS rank, \
-                 ROW_NUMBER() OVER (PARTITION BY workspace_id ORDER BY next_attempt_at, id) \
-                 AS workspace_rank \
-                 FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ",
-            )
-            .push_bind(now)
-            .push(" AND (claimed_until IS NULL OR claimed_until < ")
-            .push_bind(now)
-            .push(")");
-        for (column, skipped) in [
-            ("endpoint_id", request.skip_endpoints),
-            ("workspace_id", request.skip_workspaces),
-        ] {
-            if !skipped.is_empty() {
-                query.push(format!(" AND {column} NOT IN ("));
-                let mut separated = query.separated(", ");
-                for id in skipped {
-                    separated.push_bind(id.as_str());
-                }
-                query.push(")");
-            }
-        }
-        query
-            .push(") WHERE rank <= ")
-            .push_bind(i64::from(request.per_endpoint))
-            .push(" AND workspace_rank <= ")
-            .push_bind(i64::from(request.per_workspace))
-            .push(" ORDER BY next_attempt_at, id LIMIT ")
-            .push_bind(i64::from(request.limit))
-            .push(") RETURNING id");
-        let claimed: Vec<String> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+        let (mut tx, claimed) = self.claim(request).await?;
         if claimed.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-
-        let mut details = QueryBuilder::<Sqlite>::new(
-            "SELECT d.id, d.workspace_id, d.endpoint_id, d.attempts, d.first_attempt_at, \
-             e.url, e.format, e.sealed_secret, \
-             ev.id AS event_id, ev.type AS event_type, ev.payload \
-             FROM deliveries d \
-             JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-             JOIN events ev ON ev.id = d.event_id WHERE d.id IN (",
-        );
-        let mut separated = details.separated(", ");
-        for id in &claimed {
-            separated.push_bind(id.as_str());
-        }
-        details.push(") ORDER BY d.next_attempt_at, d.id");
-        let rows = details.build().fetch_all(&mut *tx).await?;
+        let rows = claimed_details(&mut tx, &claimed).await?;
         tx.commit().await?;
-
-        rows.iter()
-            .map(|row| {
-                let event_type: String = row.try_get("event_type")?;
-                let attempts: i64 = row.try_get("attempts")?;
-                Ok(ClaimedDelivery {
-                    delivery_id: row.try_get("id")?,
-                    workspace_id: row.try_get("workspace_id")?,
-                    endpoint_id: row.try_get("endpoint_id")?,
-                    url: row.try_get("url")?,
-                    format: decode_enum("format", row.try_get("format")?)?,
-                    sealed_secret: row.try_get("sealed_secret")?,
-                    event_id: row.try_get("event_id")?,
-                    event_type: EventType::from_str(&event_type)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    payload: row.try_get("payload")?,
-                    attempt: u32::try_from(attempts)
-                        .unwrap_or(u32::MAX)
-                        .saturating_add(1),
-                    first_attempt_at: optional_time(row.try_get("first_attempt_at")?),
-                })
-            })
-            .collect()
+        rows.iter().map(claimed_from_row).collect()
     }
 
     async fn record_attempt(&self, record: &AttemptRecord) -> Result<()> {
@@ -136,7 +96,7 @@ impl DeliveryStore for SqliteStore {
         let mut tx = self.write().await?;
         let delivery = sqlx::query(
             "SELECT d.workspace_id, d.endpoint_id, d.event_id, ev.type AS event_type \
-             FROM deliveries d JOIN events ev ON ev.id = d.event_id WHERE d.id = ?",
+             FROM deliveries d JOIN events ev ON ev.id = d.event_id WHERE d.id = $1",
         )
         .bind(&record.delivery_id)
         .fetch_optional(&mut *tx)
@@ -157,7 +117,7 @@ impl DeliveryStore for SqliteStore {
             "INSERT INTO delivery_attempts (id, delivery_id, workspace_id, endpoint_id, event_id, \
              event_type, attempt, attempted_at, duration_ms, status_code, error, \
              response_excerpt, succeeded, next_retry_at, outcome) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&record.attempt_id)
         .bind(&record.delivery_id)
@@ -185,10 +145,11 @@ impl DeliveryStore for SqliteStore {
         };
         // A delivery already finished elsewhere (a lease taken over) keeps its outcome.
         sqlx::query(
-            "UPDATE deliveries SET status = ?, attempts = MAX(attempts, ?), \
-             first_attempt_at = COALESCE(first_attempt_at, ?), next_attempt_at = ?, \
-             finished_at = ?, claimed_by = NULL, claimed_until = NULL \
-             WHERE id = ? AND status = 'pending'",
+            "UPDATE deliveries SET status = $1, \
+             attempts = CASE WHEN attempts > $2 THEN attempts ELSE $2 END, \
+             first_attempt_at = COALESCE(first_attempt_at, $3), next_attempt_at = $4, \
+             finished_at = $5, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = $6 AND status = 'pending'",
         )
         .bind(status)
         .bind(i64::from(counted))
@@ -201,14 +162,14 @@ impl DeliveryStore for SqliteStore {
 
         if record.result == AttemptResult::EndpointGone {
             sqlx::query(
-                "UPDATE webhook_endpoints SET disabled = 1, disabled_reason = 'gone' WHERE id = ?",
+                "UPDATE webhook_endpoints SET disabled = 1, disabled_reason = 'gone' WHERE id = $1",
             )
             .bind(&endpoint_id)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "UPDATE deliveries SET status = 'cancelled', finished_at = ?, claimed_by = NULL, \
-                 claimed_until = NULL WHERE endpoint_id = ? AND status = 'pending'",
+                "UPDATE deliveries SET status = 'cancelled', finished_at = $1, claimed_by = NULL, \
+                 claimed_until = NULL WHERE endpoint_id = $2 AND status = 'pending'",
             )
             .bind(attempted_at)
             .bind(&endpoint_id)
@@ -222,7 +183,7 @@ impl DeliveryStore for SqliteStore {
     async fn release_claims(&self, worker: &str) -> Result<u64> {
         let released = sqlx::query(
             "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL \
-             WHERE claimed_by = ? AND status = 'pending'",
+             WHERE claimed_by = $1 AND status = 'pending'",
         )
         .bind(worker)
         .execute(&self.pool)
@@ -235,7 +196,7 @@ impl DeliveryStore for SqliteStore {
         if delivery_ids.is_empty() {
             return Ok(0);
         }
-        let mut query = QueryBuilder::<Sqlite>::new(
+        let mut query = QueryBuilder::<Db>::new(
             "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ",
         );
         query.push_bind(worker).push(" AND id IN (");

@@ -1,14 +1,13 @@
 //! The API audit log.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row};
 
 use super::*;
 use crate::store::{AuditEntry, AuditFilter, AuditStore, Page, PageRequest, Result};
 use crate::time::{from_micros, to_micros};
 
-fn entry_from_row(row: &SqliteRow) -> Result<AuditEntry> {
+fn entry_from_row(row: &DbRow) -> Result<AuditEntry> {
     let status: i64 = row.try_get("status")?;
     Ok(AuditEntry {
         id: row.try_get("id")?,
@@ -25,12 +24,12 @@ fn entry_from_row(row: &SqliteRow) -> Result<AuditEntry> {
 }
 
 #[async_trait]
-impl AuditStore for SqliteStore {
+impl AuditStore for DbStore {
     async fn record_audit(&self, entries: &[AuditEntry]) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut query = QueryBuilder::<Sqlite>::new(
+        let mut query = QueryBuilder::<Db>::new(
             "INSERT INTO audit_log \
              (id, workspace_id, token_id, token_name, seat, method, route, path, status, at) ",
         );
@@ -58,8 +57,7 @@ impl AuditStore for SqliteStore {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>> {
-        let mut query =
-            QueryBuilder::<Sqlite>::new("SELECT * FROM audit_log WHERE workspace_id = ");
+        let mut query = QueryBuilder::<Db>::new("SELECT * FROM audit_log WHERE workspace_id = ");
         query.push_bind(workspace_id);
         if let Some(token_id) = &filter.token_id {
             query.push(" AND token_id = ").push_bind(token_id.as_str());

@@ -3,8 +3,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row};
 
 use crate::ids::{self, new_id};
 use crate::model::*;
@@ -20,7 +19,7 @@ const LEAD_COLUMNS: &str = "id, campaign_id, name, linkedin_url, email, company,
 pub(super) const CAMPAIGN_COLUMNS: &str =
     "id, name, status, targeting, steps, ends_at, target_leads, created_at, completed_at";
 
-pub(super) fn campaign_from_row(row: &SqliteRow) -> Result<Campaign> {
+pub(super) fn campaign_from_row(row: &DbRow) -> Result<Campaign> {
     let target_leads: Option<i64> = row.try_get("target_leads")?;
     Ok(Campaign {
         id: row.try_get("id")?,
@@ -35,7 +34,7 @@ pub(super) fn campaign_from_row(row: &SqliteRow) -> Result<Campaign> {
     })
 }
 
-pub(super) fn lead_from_row(row: &SqliteRow) -> Result<Lead> {
+pub(super) fn lead_from_row(row: &DbRow) -> Result<Lead> {
     let stage: String = row.try_get("stage")?;
     Ok(Lead {
         id: row.try_get("id")?,
@@ -56,11 +55,11 @@ pub(super) fn lead_from_row(row: &SqliteRow) -> Result<Lead> {
 }
 
 pub(super) async fn fetch_lead(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     workspace_id: &str,
     id: &str,
 ) -> Result<Lead> {
-    let sql = format!("SELECT {LEAD_COLUMNS} FROM leads WHERE workspace_id = ? AND id = ?");
+    let sql = format!("SELECT {LEAD_COLUMNS} FROM leads WHERE workspace_id = $1 AND id = $2");
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(workspace_id)
         .bind(id)
@@ -72,10 +71,10 @@ pub(super) async fn fetch_lead(
         .ok_or(StoreError::NotFound("lead"))
 }
 
-pub(super) async fn save_lead(conn: &mut SqliteConnection, lead: &Lead) -> Result<()> {
+pub(super) async fn save_lead(conn: &mut DbConnection, lead: &Lead) -> Result<()> {
     sqlx::query(
-        "UPDATE leads SET stage = ?, owner = ?, tags = ?, custom_fields = ?, \
-         last_activity_at = ?, updated_at = ? WHERE id = ?",
+        "UPDATE leads SET stage = $1, owner = $2, tags = $3, custom_fields = $4, \
+         last_activity_at = $5, updated_at = $6 WHERE id = $7",
     )
     .bind(lead.stage.as_str())
     .bind(&lead.owner)
@@ -90,16 +89,16 @@ pub(super) async fn save_lead(conn: &mut SqliteConnection, lead: &Lead) -> Resul
 }
 
 pub(super) async fn replace_tags(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     workspace_id: &str,
     lead: &Lead,
 ) -> Result<()> {
-    sqlx::query("DELETE FROM lead_tags WHERE lead_id = ?")
+    sqlx::query("DELETE FROM lead_tags WHERE lead_id = $1")
         .bind(&lead.id)
         .execute(&mut *conn)
         .await?;
     for tag in &lead.tags {
-        sqlx::query("INSERT INTO lead_tags (lead_id, workspace_id, tag) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO lead_tags (lead_id, workspace_id, tag) VALUES ($1, $2, $3)")
             .bind(&lead.id)
             .bind(workspace_id)
             .bind(tag)
@@ -111,7 +110,7 @@ pub(super) async fn replace_tags(
 
 /// Attaches notes, messages and activity to leads, with one query per kind.
 pub(super) async fn with_history(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     leads: Vec<Lead>,
 ) -> Result<Vec<LeadWithHistory>> {
     if leads.is_empty() {
@@ -174,13 +173,13 @@ pub(super) async fn with_history(
 }
 
 pub(super) async fn select_by_leads(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     columns: &str,
     table: &str,
     lead_ids: &[String],
-) -> Result<Vec<SqliteRow>> {
+) -> Result<Vec<DbRow>> {
     let mut query =
-        QueryBuilder::<Sqlite>::new(format!("SELECT {columns} FROM {table} WHERE lead_id IN ("));
+        QueryBuilder::<Db>::new(format!("SELECT {columns} FROM {table} WHERE lead_id IN ("));
     let mut separated = query.separated(", ");
     for id in lead_ids {
         separated.push_bind(id);
@@ -190,7 +189,7 @@ pub(super) async fn select_by_leads(
 }
 
 #[async_trait]
-impl LeadStore for SqliteStore {
+impl LeadStore for DbStore {
     async fn create_campaign(&self, workspace_id: &str, new: &NewCampaign) -> Result<Campaign> {
         new.validate()?;
         let campaign = Campaign {
@@ -206,7 +205,7 @@ impl LeadStore for SqliteStore {
         };
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO campaigns (workspace_id, {CAMPAIGN_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
         )))
         .bind(workspace_id)
         .bind(&campaign.id)
@@ -224,7 +223,7 @@ impl LeadStore for SqliteStore {
 
     async fn get_campaign(&self, workspace_id: &str, id: &str) -> Result<Option<Campaign>> {
         let sql =
-            format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE workspace_id = ? AND id = ?");
+            format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE workspace_id = $1 AND id = $2");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(workspace_id)
             .bind(id)
@@ -238,7 +237,7 @@ impl LeadStore for SqliteStore {
         workspace_id: &str,
         page: &PageRequest,
     ) -> Result<Page<Campaign>> {
-        let select = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE workspace_id = ?");
+        let select = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE workspace_id = $1");
         self.list_page(&select, "id", workspace_id, page, campaign_from_row, |c| {
             &c.id
         })
@@ -264,10 +263,10 @@ impl LeadStore for SqliteStore {
             created_at: now,
             updated_at: now,
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         if let Some(campaign_id) = &lead.campaign_id {
             let found: Option<String> =
-                sqlx::query_scalar("SELECT id FROM campaigns WHERE workspace_id = ? AND id = ?")
+                sqlx::query_scalar("SELECT id FROM campaigns WHERE workspace_id = $1 AND id = $2")
                     .bind(workspace_id)
                     .bind(campaign_id)
                     .fetch_optional(&mut *tx)
@@ -280,7 +279,7 @@ impl LeadStore for SqliteStore {
         }
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO leads (workspace_id, {LEAD_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         )))
         .bind(workspace_id)
         .bind(&lead.id)
@@ -330,7 +329,7 @@ impl LeadStore for SqliteStore {
         filter: &LeadFilter,
         page: &PageRequest,
     ) -> Result<Page<LeadWithHistory>> {
-        let mut query = QueryBuilder::<Sqlite>::new(format!(
+        let mut query = QueryBuilder::<Db>::new(format!(
             "SELECT {LEAD_COLUMNS} FROM leads WHERE workspace_id = "
         ));
         query.push_bind(workspace_id);
@@ -387,7 +386,7 @@ impl LeadStore for SqliteStore {
         patch: &LeadPatch,
     ) -> Result<LeadWithHistory> {
         patch.validate()?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let mut lead = fetch_lead(&mut tx, workspace_id, id).await?;
         patch.apply(&mut lead)?;
         lead.updated_at = time::now();
@@ -397,7 +396,7 @@ impl LeadStore for SqliteStore {
         }
         if let Some(text) = &patch.note {
             sqlx::query(
-                "INSERT INTO lead_notes (id, lead_id, text, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO lead_notes (id, lead_id, text, created_at) VALUES ($1, $2, $3, $4)",
             )
             .bind(new_id(ids::NOTE))
             .bind(&lead.id)
@@ -426,11 +425,11 @@ impl LeadStore for SqliteStore {
             sent_at: new.sent_at.unwrap_or(now),
             created_at: now,
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let mut lead = fetch_lead(&mut tx, workspace_id, lead_id).await?;
         sqlx::query(
             "INSERT INTO lead_messages (id, lead_id, direction, text, sent_at, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&message.id)
         .bind(&lead.id)
@@ -474,11 +473,11 @@ impl LeadStore for SqliteStore {
             occurred_at: new.occurred_at.unwrap_or(now),
             created_at: now,
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let mut lead = fetch_lead(&mut tx, workspace_id, lead_id).await?;
         sqlx::query(
             "INSERT INTO lead_activities (id, lead_id, type, post_url, occurred_at, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&activity.id)
         .bind(&lead.id)

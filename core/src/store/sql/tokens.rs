@@ -1,8 +1,7 @@
 //! API tokens: issue, list, rotate with a grace period, revoke, resolve.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, Row};
 
 use super::tenancy::workspace_from_row;
 use super::*;
@@ -13,10 +12,11 @@ use crate::store::{Page, PageRequest, Result, StoreError, TokenStore};
 use crate::time::{self, Timestamp, from_micros, to_micros};
 use crate::token::{IssuedToken, display_prefix};
 
-pub(super) const TOKEN_COLUMNS: &str = "t.id, t.workspace_id, t.name, t.public_id, t.scopes, t.seat, \
+pub(super) const TOKEN_COLUMNS: &str =
+    "t.id, t.workspace_id, t.name, t.public_id, t.scopes, t.seat, \
      t.created_at, t.expires_at, t.revoked_at, t.replaced_by";
 
-pub(super) fn token_from_row(row: &SqliteRow) -> Result<ApiToken> {
+pub(super) fn token_from_row(row: &DbRow) -> Result<ApiToken> {
     let public_id: String = row.try_get("public_id")?;
     Ok(ApiToken {
         id: row.try_get("id")?,
@@ -33,12 +33,12 @@ pub(super) fn token_from_row(row: &SqliteRow) -> Result<ApiToken> {
 }
 
 async fn fetch_token(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     workspace_id: &str,
     id: &str,
 ) -> Result<Option<ApiToken>> {
     let sql =
-        format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.workspace_id = ? AND t.id = ?");
+        format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.workspace_id = $1 AND t.id = $2");
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(workspace_id)
         .bind(id)
@@ -49,12 +49,12 @@ async fn fetch_token(
 
 /// Refuses a seat token beyond the workspace's seats, and seats outside agency plans.
 async fn check_seat(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     workspace_id: &str,
     seat: &str,
     now: Timestamp,
 ) -> Result<()> {
-    let row = sqlx::query("SELECT plan, seats FROM workspaces WHERE id = ?")
+    let row = sqlx::query("SELECT plan, seats FROM workspaces WHERE id = $1")
         .bind(workspace_id)
         .fetch_optional(&mut *conn)
         .await?
@@ -65,8 +65,8 @@ async fn check_seat(
     }
     let seats = optional_u32(row.try_get("seats")?).unwrap_or_default();
     let active: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT seat FROM api_tokens WHERE workspace_id = ? AND seat IS NOT NULL \
-         AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+        "SELECT DISTINCT seat FROM api_tokens WHERE workspace_id = $1 AND seat IS NOT NULL \
+         AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
     )
     .bind(workspace_id)
     .bind(to_micros(now))
@@ -81,7 +81,7 @@ async fn check_seat(
 }
 
 async fn insert_token(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     workspace_id: &str,
     new: &NewToken,
     issued: &IssuedToken,
@@ -101,7 +101,7 @@ async fn insert_token(
     };
     let inserted = sqlx::query(
         "INSERT INTO api_tokens (id, workspace_id, name, public_id, secret_hash, scopes, seat, \
-         created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&token.id)
     .bind(workspace_id)
@@ -124,7 +124,7 @@ async fn insert_token(
 }
 
 #[async_trait]
-impl TokenStore for SqliteStore {
+impl TokenStore for DbStore {
     async fn create_token(
         &self,
         workspace_id: &str,
@@ -133,7 +133,7 @@ impl TokenStore for SqliteStore {
     ) -> Result<ApiToken> {
         let now = time::now();
         new.validate(now)?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         if let Some(seat) = &new.seat {
             check_seat(&mut tx, workspace_id, seat, now).await?;
         }
@@ -148,7 +148,7 @@ impl TokenStore for SqliteStore {
     }
 
     async fn list_tokens(&self, workspace_id: &str, page: &PageRequest) -> Result<Page<ApiToken>> {
-        let select = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.workspace_id = ?");
+        let select = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.workspace_id = $1");
         self.list_page(&select, "t.id", workspace_id, page, token_from_row, |t| {
             &t.id
         })
@@ -163,7 +163,7 @@ impl TokenStore for SqliteStore {
         grace_until: Timestamp,
     ) -> Result<ApiToken> {
         let now = time::now();
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let old = fetch_token(&mut tx, workspace_id, id)
             .await?
             .ok_or(StoreError::NotFound("token"))?;
@@ -183,7 +183,7 @@ impl TokenStore for SqliteStore {
         };
         let new = insert_token(&mut tx, workspace_id, &successor, issued, now).await?;
         let grace_until = old.expires_at.map_or(grace_until, |at| at.min(grace_until));
-        sqlx::query("UPDATE api_tokens SET expires_at = ?, replaced_by = ? WHERE id = ?")
+        sqlx::query("UPDATE api_tokens SET expires_at = $1, replaced_by = $2 WHERE id = $3")
             .bind(to_micros(grace_until))
             .bind(&new.id)
             .bind(&old.id)
@@ -195,8 +195,8 @@ impl TokenStore for SqliteStore {
 
     async fn revoke_token(&self, workspace_id: &str, id: &str) -> Result<bool> {
         let revoked = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = ? \
-             WHERE workspace_id = ? AND id = ? AND revoked_at IS NULL",
+            "UPDATE api_tokens SET revoked_at = $1 \
+             WHERE workspace_id = $2 AND id = $3 AND revoked_at IS NULL",
         )
         .bind(to_micros(time::now()))
         .bind(workspace_id)
@@ -220,8 +220,8 @@ impl TokenStore for SqliteStore {
              w.created_at AS ws_created_at, w.cancelled_at AS ws_cancelled_at, \
              w.suspended AS ws_suspended \
              FROM api_tokens t JOIN workspaces w ON w.id = t.workspace_id \
-             WHERE t.public_id = ? AND t.revoked_at IS NULL \
-             AND (t.expires_at IS NULL OR t.expires_at > ?)"
+             WHERE t.public_id = $1 AND t.revoked_at IS NULL \
+             AND (t.expires_at IS NULL OR t.expires_at > $2)"
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(public_id)

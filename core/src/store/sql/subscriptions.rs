@@ -1,8 +1,7 @@
 //! A workspace's plan, its cancellation and its members, each change with its event.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
 use crate::event::{EventType, NewEvent};
 use crate::model::*;
@@ -18,7 +17,7 @@ use super::*;
 /// after the change includes billing events, so that an agency also hears of its own
 /// downgrade. Returns how many deliveries were queued.
 pub(super) async fn insert_subscription_event(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     event: &NewEvent,
     plans: [Plan; 2],
 ) -> Result<usize> {
@@ -29,8 +28,8 @@ pub(super) async fn insert_subscription_event(
     }
 }
 
-pub(super) async fn fetch_workspace(conn: &mut SqliteConnection, id: &str) -> Result<Workspace> {
-    let row = sqlx::query("SELECT * FROM workspaces WHERE id = ?")
+pub(super) async fn fetch_workspace(conn: &mut DbConnection, id: &str) -> Result<Workspace> {
+    let row = sqlx::query("SELECT * FROM workspaces WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)
         .await?;
@@ -50,7 +49,7 @@ fn refuse_if_cancelled(workspace: &Workspace) -> Result<()> {
     }
 }
 
-fn member_from_row(row: &SqliteRow) -> Result<Member> {
+fn member_from_row(row: &DbRow) -> Result<Member> {
     Ok(Member {
         email: row.try_get("email")?,
         role: decode_enum("role", row.try_get("role")?)?,
@@ -59,9 +58,9 @@ fn member_from_row(row: &SqliteRow) -> Result<Member> {
 }
 
 #[async_trait]
-impl SubscriptionStore for SqliteStore {
+impl SubscriptionStore for DbStore {
     async fn change_plan(&self, workspace_id: &str, plan: Plan) -> Result<PlanChange> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let mut workspace = fetch_workspace(&mut tx, workspace_id).await?;
         refuse_if_cancelled(&workspace)?;
         let previous_plan = workspace.plan;
@@ -74,7 +73,7 @@ impl SubscriptionStore for SqliteStore {
         }
 
         workspace.plan = plan;
-        sqlx::query("UPDATE workspaces SET plan = ? WHERE id = ?")
+        sqlx::query("UPDATE workspaces SET plan = $1 WHERE id = $2")
             .bind(plan.as_str())
             .bind(&workspace.id)
             .execute(&mut *tx)
@@ -90,7 +89,7 @@ impl SubscriptionStore for SqliteStore {
     }
 
     async fn cancel_workspace(&self, workspace_id: &str) -> Result<Cancellation> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let mut workspace = fetch_workspace(&mut tx, workspace_id).await?;
         if workspace.cancelled_at.is_some() {
             return Ok(Cancellation {
@@ -101,7 +100,7 @@ impl SubscriptionStore for SqliteStore {
 
         let now = time::now();
         workspace.cancelled_at = Some(now);
-        sqlx::query("UPDATE workspaces SET cancelled_at = ? WHERE id = ?")
+        sqlx::query("UPDATE workspaces SET cancelled_at = $1 WHERE id = $2")
             .bind(to_micros(now))
             .bind(&workspace.id)
             .execute(&mut *tx)
@@ -118,7 +117,7 @@ impl SubscriptionStore for SqliteStore {
 
     async fn list_members(&self, workspace_id: &str) -> Result<Vec<Member>> {
         let rows = sqlx::query(
-            "SELECT email, role, added_at FROM workspace_members WHERE workspace_id = ? \
+            "SELECT email, role, added_at FROM workspace_members WHERE workspace_id = $1 \
              ORDER BY added_at, email",
         )
         .bind(workspace_id)
@@ -134,12 +133,12 @@ impl SubscriptionStore for SqliteStore {
             role: new.role,
             added_at: time::now(),
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let workspace = fetch_workspace(&mut tx, workspace_id).await?;
         refuse_if_cancelled(&workspace)?;
         let inserted = sqlx::query(
             "INSERT INTO workspace_members (workspace_id, email, role, added_at) \
-             VALUES (?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(&workspace.id)
         .bind(&member.email)
@@ -170,11 +169,11 @@ impl SubscriptionStore for SqliteStore {
     }
 
     async fn remove_member(&self, workspace_id: &str, email: &str) -> Result<(Member, String)> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_in(workspace_id).await?;
         let workspace = fetch_workspace(&mut tx, workspace_id).await?;
         refuse_if_cancelled(&workspace)?;
         let row = sqlx::query(
-            "DELETE FROM workspace_members WHERE workspace_id = ? AND email = ? \
+            "DELETE FROM workspace_members WHERE workspace_id = $1 AND email = $2 \
              RETURNING email, role, added_at",
         )
         .bind(&workspace.id)
@@ -196,87 +195,5 @@ impl SubscriptionStore for SqliteStore {
         let queued = insert_event(&mut tx, &event).await?;
         self.commit_with_deliveries(tx, queued).await?;
         Ok((member, event.id))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::Value;
-
-    use super::*;
-    use crate::ids;
-
-    async fn open() -> (SqliteStore, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/store.db", dir.path().display());
-        let store = SqliteStore::open(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        (store, dir)
-    }
-
-    /// The events recorded for a workspace, oldest first, as (type, data).
-    async fn recorded(store: &SqliteStore, workspace_id: &str) -> Vec<(String, Value)> {
-        let rows =
-            sqlx::query("SELECT type, payload FROM events WHERE workspace_id = ? ORDER BY id")
-                .bind(workspace_id)
-                .fetch_all(&store.pool)
-                .await
-                .unwrap();
-        rows.iter()
-            .map(|row| {
-                let payload: String = row.get("payload");
-                let envelope: Value = serde_json::from_str(&payload).unwrap();
-                (row.get("type"), envelope["data"].clone())
-            })
-            .collect()
-    }
-
-    async fn delivery_count(store: &SqliteStore) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_new_workspace_records_subscription_created_without_a_previous_plan() {
-        let (store, _dir) = open().await;
-        let workspace = store.create_workspace("acme", Plan::Agency).await.unwrap();
-        let events = recorded(&store, &workspace.id).await;
-        assert_eq!(events.len(), 1, "{events:?}");
-        let (kind, data) = &events[0];
-        assert_eq!(kind, "subscription.created");
-        assert_eq!(data["workspace"]["id"], workspace.id.as_str());
-        assert_eq!(data["workspace"]["plan"], "agency");
-        assert_eq!(data["previous_plan"], Value::Null);
-        assert_eq!(
-            delivery_count(&store).await,
-            0,
-            "no endpoint could subscribe yet"
-        );
-    }
-
-    #[tokio::test]
-    async fn billing_events_a_plan_does_not_deliver_are_still_recorded() {
-        let (store, _dir) = open().await;
-        let workspace = store.create_workspace("acme", Plan::Pro).await.unwrap();
-        let row = NewEndpointRow {
-            id: ids::new_id(ids::ENDPOINT),
-            url: "http://127.0.0.1:9/hook".into(),
-            description: None,
-            events: vec![EventType::SubscriptionCreated],
-            sealed_secret: "v1:sealed".into(),
-            format: crate::model::EndpointFormat::Json,
-        };
-        store.create_endpoint(&workspace.id, &row).await.unwrap();
-        store
-            .change_plan(&workspace.id, Plan::Starter)
-            .await
-            .unwrap();
-        let events = recorded(&store, &workspace.id).await;
-        let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
-        assert_eq!(kinds, ["subscription.created", "subscription.created"]);
-        assert_eq!(events[1].1["previous_plan"], "pro");
-        assert_eq!(delivery_count(&store).await, 0);
     }
 }

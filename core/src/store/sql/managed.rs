@@ -8,6 +8,7 @@ use super::tenancy::workspace_from_row;
 use super::tokens::{TOKEN_COLUMNS, token_from_row};
 use super::webhooks::{ENDPOINT_COLUMNS, endpoint_from_row};
 use super::*;
+use crate::store::rows::*;
 use crate::model::{ApiToken, FieldError, WebhookEndpoint, Workspace};
 use crate::plan::Plan;
 use crate::store::{EndpointUpdate, ManagedStore, Result, StoreError, WorkspaceSettings};
@@ -20,9 +21,9 @@ fn check_settings(plan: Plan, settings: &WorkspaceSettings) -> Result<()> {
 }
 
 #[async_trait]
-impl ManagedStore for SqliteStore {
+impl ManagedStore for DbStore {
     async fn managed_workspace(&self, owner_uid: &str) -> Result<Option<Workspace>> {
-        let row = sqlx::query("SELECT * FROM workspaces WHERE managed_uid = ?")
+        let row = sqlx::query("SELECT * FROM workspaces WHERE managed_uid = $1")
             .bind(owner_uid)
             .fetch_optional(&self.pool)
             .await?;
@@ -52,8 +53,8 @@ impl ManagedStore for SqliteStore {
         let workspace = fetch_workspace(&mut tx, workspace_id).await?;
         check_settings(workspace.plan, settings)?;
         sqlx::query(
-            "UPDATE workspaces SET seats = ?, requests_per_minute = ?, \
-             webhook_events_per_minute = ?, suspended = ? WHERE id = ?",
+            "UPDATE workspaces SET seats = $1, requests_per_minute = $2, \
+             webhook_events_per_minute = $3, suspended = $4 WHERE id = $5",
         )
         .bind(settings.seats.map(i64::from))
         .bind(settings.limits.requests_per_minute.map(i64::from))
@@ -68,7 +69,7 @@ impl ManagedStore for SqliteStore {
     }
 
     async fn token_by_public_id(&self, public_id: &str) -> Result<Option<ApiToken>> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.public_id = ?");
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.public_id = $1");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(public_id)
             .fetch_optional(&self.pool)
@@ -84,11 +85,11 @@ impl ManagedStore for SqliteStore {
     ) -> Result<WebhookEndpoint> {
         let mut tx = self.write().await?;
         let changed = sqlx::query(
-            "UPDATE webhook_endpoints SET url = ?, events = ?, format = ?, \
-             sealed_secret = COALESCE(?, sealed_secret), \
-             disabled = COALESCE(?, disabled), \
-             disabled_reason = CASE WHEN ? IS NULL THEN disabled_reason ELSE NULL END \
-             WHERE workspace_id = ? AND id = ? AND deleted_at IS NULL",
+            "UPDATE webhook_endpoints SET url = $1, events = $2, format = $3, \
+             sealed_secret = COALESCE($4, sealed_secret), \
+             disabled = COALESCE($5, disabled), \
+             disabled_reason = CASE WHEN $6 IS NULL THEN disabled_reason ELSE NULL END \
+             WHERE workspace_id = $7 AND id = $8 AND deleted_at IS NULL",
         )
         .bind(&update.url)
         .bind(json_text(&update.events))
@@ -104,7 +105,7 @@ impl ManagedStore for SqliteStore {
         if changed == 0 {
             return Err(StoreError::NotFound("endpoint"));
         }
-        let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?");
+        let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id)
             .fetch_one(&mut *tx)
