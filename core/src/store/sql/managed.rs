@@ -8,9 +8,9 @@ use super::tenancy::workspace_from_row;
 use super::tokens::{TOKEN_COLUMNS, token_from_row};
 use super::webhooks::{ENDPOINT_COLUMNS, endpoint_from_row};
 use super::*;
-use crate::store::rows::*;
 use crate::model::{ApiToken, FieldError, WebhookEndpoint, Workspace};
 use crate::plan::Plan;
+use crate::store::rows::*;
 use crate::store::{EndpointUpdate, ManagedStore, Result, StoreError, WorkspaceSettings};
 
 fn check_settings(plan: Plan, settings: &WorkspaceSettings) -> Result<()> {

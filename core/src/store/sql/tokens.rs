@@ -12,8 +12,7 @@ use crate::store::{Page, PageRequest, Result, StoreError, TokenStore};
 use crate::time::{self, Timestamp, from_micros, to_micros};
 use crate::token::{IssuedToken, display_prefix};
 
-pub(super) const TOKEN_COLUMNS: &str =
-    "t.id, t.workspace_id, t.name, t.public_id, t.scopes, t.seat, \
+pub(super) const TOKEN_COLUMNS: &str = "t.id, t.workspace_id, t.name, t.public_id, t.scopes, t.seat, \
      t.created_at, t.expires_at, t.revoked_at, t.replaced_by";
 
 pub(super) fn token_from_row(row: &DbRow) -> Result<ApiToken> {
