@@ -3,8 +3,9 @@
 //! validation (a server-side dry run), and a real install grants the operator exactly what
 //! it needs: the operator, run out of cluster with its ServiceAccount's token and the
 //! environment of the chart's Deployment, reconciles the resources that NOTES.txt and
-//! `examples/` declare, and the API server, run with its Deployment's environment,
-//! answers the token NOTES.txt tells the user to read.
+//! `examples/` declare, the API server, run with its Deployment's environment, answers the
+//! token NOTES.txt tells the user to read, and every role's probes answer on the ports
+//! they name.
 //!
 //! No kubelet runs, so the test plays its part where a step needs a pod: it runs the
 //! migration Job's command itself and reports the Job complete, and it runs the operator
@@ -565,6 +566,46 @@ fn run_migration_job(cluster: &Cluster, name: &str) -> String {
     log
 }
 
+/// Checks that every HTTP probe of the pod's container answers 200 from `process`, whose
+/// container ports (by name) listen at the addresses in `ports`.
+fn probes_answer(
+    runtime: &tokio::runtime::Runtime,
+    pod_spec: &Value,
+    ports: &[(&str, &str)],
+    process: &mut Process,
+) {
+    let container = &pod_spec["containers"][0];
+    let mut checked = 0;
+    for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+        let Some(get) = container[probe]["httpGet"].as_object() else {
+            continue;
+        };
+        let port = get["port"].as_str().expect("probes name their port");
+        let (_, addr) = ports
+            .iter()
+            .find(|(name, _)| *name == port)
+            .unwrap_or_else(|| panic!("{probe} uses port {port}, which the test has not mapped"));
+        let url = format!("http://{addr}{}", get["path"].as_str().expect("a path"));
+        eventually_or(
+            &format!("{probe} {url} to answer 200"),
+            process.log_reader(),
+            || {
+                process.assert_running();
+                runtime.block_on(async {
+                    let response = reqwest::get(&url).await.ok()?;
+                    (response.status() == 200).then_some(())
+                })
+            },
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 2,
+        "{} has no liveness and readiness probes",
+        process.name
+    );
+}
+
 /// The resources NOTES.txt tells the user to apply, cut out of the notes helm printed.
 fn manifest_in_notes(notes: &str) -> String {
     let start = notes
@@ -866,6 +907,7 @@ fn a_real_install_grants_the_operator_exactly_what_it_reconciles_with() {
         assert!(output.status.success(), "{}", stderr(&output));
     }
     let pod = format!("{account}-7d9f-x1");
+    let operator_metrics = free_addr();
     let operator_spec = &roles[&account];
     assert_eq!(operator_spec["serviceAccountName"], account.as_str());
     let command = container_command(
@@ -875,10 +917,11 @@ fn a_real_install_grants_the_operator_exactly_what_it_reconciles_with() {
         operator_spec,
         &[
             ("KUBECONFIG", config.clone()),
-            ("METRICS_ADDR", free_addr()),
+            ("METRICS_ADDR", operator_metrics.clone()),
         ],
     );
     let mut operator = Process::spawn("operator", command, work.path());
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
 
     let lease = eventually_or(
         "the operator to take the lease",
@@ -902,6 +945,12 @@ fn a_real_install_grants_the_operator_exactly_what_it_reconciles_with() {
         },
     );
     assert_eq!(lease, pod);
+    probes_answer(
+        &runtime,
+        operator_spec,
+        &[("metrics", &operator_metrics)],
+        &mut operator,
+    );
 
     // What NOTES.txt tells the user to do, then every example.
     let manifest = manifest_in_notes(&notes);
@@ -931,19 +980,21 @@ fn a_real_install_grants_the_operator_exactly_what_it_reconciles_with() {
     // tells the user to read.
     let (secret, key) = token_secret_in_notes(&notes);
     let token = secret_value(cluster, NAMESPACE, &secret, &key);
-    let listen = free_addr();
+    let (listen, api_metrics) = (free_addr(), free_addr());
+    let api_spec = &roles[&format!("{fullname}-api-server")];
     let command = container_command(
         cluster,
         NAMESPACE,
         "api-x1",
-        &roles[&format!("{fullname}-api-server")],
+        api_spec,
         &[
             ("LISTEN_ADDR", listen.clone()),
-            ("METRICS_ADDR", free_addr()),
+            ("METRICS_ADDR", api_metrics.clone()),
         ],
     );
     let mut api = Process::spawn("api-server", command, work.path());
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let ports = [("http", listen.as_str()), ("metrics", api_metrics.as_str())];
+    probes_answer(&runtime, api_spec, &ports, &mut api);
     let workspace: Value = eventually_or("the API to answer", api.log_reader(), || {
         api.assert_running();
         runtime.block_on(async {
@@ -959,6 +1010,21 @@ fn a_real_install_grants_the_operator_exactly_what_it_reconciles_with() {
     });
     assert_eq!(workspace["name"], "acme", "{workspace}");
     drop(api);
+
+    // The dispatcher starts on its Deployment's environment and its probes answer.
+    let dispatcher_metrics = free_addr();
+    let dispatcher_spec = &roles[&format!("{fullname}-dispatcher")];
+    let command = container_command(
+        cluster,
+        NAMESPACE,
+        "dispatcher-x1",
+        dispatcher_spec,
+        &[("METRICS_ADDR", dispatcher_metrics.clone())],
+    );
+    let mut dispatcher = Process::spawn("dispatcher", command, work.path());
+    let ports = [("metrics", dispatcher_metrics.as_str())];
+    probes_answer(&runtime, dispatcher_spec, &ports, &mut dispatcher);
+    drop(dispatcher);
 
     // A plan change exercises the rest of the grant: the agency plan's admin token
     // Secret is created, the limits ConfigMap updated, and leaving agency deletes the
