@@ -51,6 +51,18 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// Refuses a change over the API to a row a Kubernetes resource declares: the operator
+    /// would put it back, so the resource is where it changes.
+    pub fn refuse_managed(what: &str, id: &str, managed_by: Option<&str>) -> Result<(), ApiError> {
+        match managed_by {
+            Some(owner) => Err(ApiError::Conflict(format!(
+                "{what} {id} is managed by the Kubernetes resource {owner}; \
+                 change or delete that resource instead"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::Invalid {
             field: field.into(),

@@ -7,7 +7,7 @@ use socialscalr_api_server::{AppState, DEFAULT_ROTATION_GRACE, serve};
 use socialscalr_core::config::{self, ConfigError};
 use socialscalr_core::process::{LogFormat, init_logging, shutdown_signal};
 use socialscalr_core::target::TargetPolicy;
-use socialscalr_metrics::{ApiMetrics, DEFAULT_MAX_WORKSPACES, Metrics};
+use socialscalr_metrics::{ApiMetrics, MetricsSettings};
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -32,25 +32,17 @@ async fn run() -> anyhow::Result<()> {
         std::time::Duration::ZERO,
     )?;
     let limiter = Arc::new(config::limiter()?);
-    let metrics_addr = config::metrics_addr()?;
-    let max_workspaces = config::count(
-        config::METRICS_MAX_WORKSPACES,
-        DEFAULT_MAX_WORKSPACES,
-        0..=100_000,
-    )?;
+    let metrics_settings = MetricsSettings::from_env()?;
     let store = socialscalr_core::store::open(&database_url)
         .await
         .context("opening the store")?;
 
-    let metrics = Metrics::new("api-server", max_workspaces);
-    socialscalr_metrics::register_limiter(&metrics, Arc::clone(&limiter));
+    let metrics = metrics_settings.registry("api-server", &limiter);
     let api_metrics = ApiMetrics::register(&metrics);
-    if let Some(addr) = metrics_addr {
-        let ready = socialscalr_metrics::store_ready(Arc::clone(&store));
-        socialscalr_metrics::spawn_listener(addr, metrics, ready)
-            .await
-            .with_context(|| format!("binding {addr} for metrics"))?;
-    }
+    metrics_settings
+        .serve(metrics, &store)
+        .await
+        .context("binding METRICS_ADDR")?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

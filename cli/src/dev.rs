@@ -15,7 +15,7 @@ use socialscalr_core::store::Store;
 use socialscalr_core::target::TargetPolicy;
 use socialscalr_core::token;
 use socialscalr_dispatcher::{Dispatcher, DispatcherConfig, Scheduler, SchedulerConfig};
-use socialscalr_metrics::{ApiMetrics, DEFAULT_MAX_WORKSPACES, DeliveryMetrics, Metrics};
+use socialscalr_metrics::{ApiMetrics, DeliveryMetrics, MetricsSettings};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -37,12 +37,7 @@ pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::R
     )?;
     let scheduler_config = SchedulerConfig::from_env()?;
     let outbound_window = config::outbound_window()?;
-    let metrics_addr = config::metrics_addr()?;
-    let max_workspaces = config::count(
-        config::METRICS_MAX_WORKSPACES,
-        DEFAULT_MAX_WORKSPACES,
-        0..=100_000,
-    )?;
+    let metrics_settings = MetricsSettings::from_env()?;
     // One limiter for the API's limits and the outbound caps: in memory, or Redis if set.
     let limiter = Arc::new(config::limiter()?);
     let secrets = config::secret_key_or_file(&store_args.data_dir())?;
@@ -62,16 +57,13 @@ pub async fn run(listen: Option<SocketAddr>, store_args: StoreArgs) -> anyhow::R
         .await
         .with_context(|| format!("binding {listen}"))?;
     let bootstrap = bootstrap(store.as_ref()).await?;
-    let metrics = Metrics::new("dev", max_workspaces);
-    socialscalr_metrics::register_limiter(&metrics, Arc::clone(&limiter));
+    let metrics = metrics_settings.registry("dev", &limiter);
     let api_metrics = ApiMetrics::register(&metrics);
     let delivery_metrics = DeliveryMetrics::register(&metrics);
-    if let Some(addr) = metrics_addr {
-        let ready = socialscalr_metrics::store_ready(Arc::clone(&store));
-        socialscalr_metrics::spawn_listener(addr, metrics, ready)
-            .await
-            .with_context(|| format!("binding {addr} for metrics"))?;
-    }
+    metrics_settings
+        .serve(metrics, &store)
+        .await
+        .context("binding METRICS_ADDR")?;
 
     println!("socialscalr dev: API on http://{listen}/api/v1");
     if let Some((workspace, token)) = bootstrap {

@@ -81,6 +81,10 @@ async fn claim_all(store: &dyn Store, worker: &str, at: Timestamp) -> Vec<Claime
 fn record(delivery: &ClaimedDelivery, result: AttemptResult, status: Option<u16>) -> AttemptRecord {
     AttemptRecord {
         delivery_id: delivery.delivery_id.clone(),
+        workspace_id: delivery.workspace_id.clone(),
+        endpoint_id: delivery.endpoint_id.clone(),
+        event_id: delivery.event_id.clone(),
+        event_type: delivery.event_type,
         attempt_id: ids::new_id(ids::ATTEMPT),
         attempt: delivery.attempt,
         attempted_at: time::now(),
@@ -1401,6 +1405,18 @@ mod cases {
         // A token is found by its public id whatever its state.
         let found = store.token_by_public_id(&issued.public_id).await.unwrap();
         let token = found.expect("found");
+        assert_eq!(token.managed_by, None);
+        store
+            .set_token_owner(&ws.id, &token.id, "ApiToken ns/ci")
+            .await
+            .unwrap();
+        let marked = store.get_token(&ws.id, &token.id).await.unwrap().unwrap();
+        assert_eq!(marked.managed_by.as_deref(), Some("ApiToken ns/ci"));
+        let elsewhere = store.set_token_owner("ws_other", &token.id, "x").await;
+        assert!(
+            matches!(elsewhere, Err(StoreError::NotFound(_))),
+            "{elsewhere:?}"
+        );
         assert!(store.revoke_token(&ws.id, &token.id).await.unwrap());
         let revoked = store.token_by_public_id(&issued.public_id).await.unwrap();
         assert!(revoked.expect("still found").revoked_at.is_some());
@@ -1449,6 +1465,20 @@ mod cases {
             .await
             .unwrap();
         assert!(!changed.disabled && changed.disabled_reason.is_none());
+
+        store
+            .set_endpoint_owner(&workspace_id, &id, "WebhookEndpoint ns/hook")
+            .await
+            .unwrap();
+        let marked = store
+            .get_endpoint(&workspace_id, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            marked.managed_by.as_deref(),
+            Some("WebhookEndpoint ns/hook")
+        );
 
         assert!(store.delete_endpoint(&workspace_id, &id).await.unwrap());
         let gone = store.update_endpoint(&workspace_id, &id, &update).await;

@@ -76,6 +76,9 @@ pub struct DispatcherConfig {
 
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long a wake-up waits for more new deliveries before claiming.
+const WAKE_SETTLE: Duration = Duration::from_millis(3);
+
 impl DispatcherConfig {
     /// The defaults, with the lease and concurrency a deployment may set in its environment.
     pub fn from_env(
@@ -310,7 +313,11 @@ impl Dispatcher {
             // A workspace held at its cap is claimed again as soon as a slot frees.
             let release = sleep_until(shared.outbound.next_release());
             tokio::select! {
-                () = &mut notified => {}
+                () = &mut notified => {
+                    // Events arriving together are claimed together: one claim for a
+                    // burst rather than one per event.
+                    tokio::time::sleep(WAKE_SETTLE).await;
+                }
                 () = tokio::time::sleep(config.poll_interval) => {}
                 () = turn => {}
                 () = release => {}
@@ -462,6 +469,10 @@ impl Shared {
         }
         let record = AttemptRecord {
             delivery_id: delivery.delivery_id.clone(),
+            workspace_id: delivery.workspace_id.clone(),
+            endpoint_id: delivery.endpoint_id.clone(),
+            event_id: delivery.event_id.clone(),
+            event_type: delivery.event_type,
             attempt_id,
             attempt: delivery.attempt,
             attempted_at,

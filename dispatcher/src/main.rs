@@ -7,7 +7,7 @@ use socialscalr_core::config::{self, ConfigError};
 use socialscalr_core::process::{LogFormat, init_logging, shutdown_signal};
 use socialscalr_core::target::TargetPolicy;
 use socialscalr_dispatcher::{Dispatcher, DispatcherConfig, Scheduler, SchedulerConfig};
-use socialscalr_metrics::{DEFAULT_MAX_WORKSPACES, DeliveryMetrics, Metrics};
+use socialscalr_metrics::{DeliveryMetrics, MetricsSettings};
 use tokio::sync::watch;
 
 #[tokio::main]
@@ -30,25 +30,17 @@ async fn run() -> anyhow::Result<()> {
     let limiter = Arc::new(config::limiter()?);
     let mut config = DispatcherConfig::from_env(schedule, TargetPolicy { allow_loopback })?;
     config.outbound_window = config::outbound_window()?;
-    let metrics_addr = config::metrics_addr()?;
-    let max_workspaces = config::count(
-        config::METRICS_MAX_WORKSPACES,
-        DEFAULT_MAX_WORKSPACES,
-        0..=100_000,
-    )?;
+    let metrics_settings = MetricsSettings::from_env()?;
     let store = socialscalr_core::store::open(&database_url)
         .await
         .context("opening the store")?;
 
-    let metrics = Metrics::new("dispatcher", max_workspaces);
-    socialscalr_metrics::register_limiter(&metrics, Arc::clone(&limiter));
+    let metrics = metrics_settings.registry("dispatcher", &limiter);
     let delivery_metrics = DeliveryMetrics::register(&metrics);
-    if let Some(addr) = metrics_addr {
-        let ready = socialscalr_metrics::store_ready(Arc::clone(&store));
-        socialscalr_metrics::spawn_listener(addr, metrics, ready)
-            .await
-            .with_context(|| format!("binding {addr} for metrics"))?;
-    }
+    metrics_settings
+        .serve(metrics, &store)
+        .await
+        .context("binding METRICS_ADDR")?;
     tracing::info!(outbound_caps = limiter.backend(), "Outbound caps");
     let dispatcher = Dispatcher::new(Arc::clone(&store), secrets, config)?
         .with_limiter(limiter)

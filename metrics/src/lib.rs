@@ -25,6 +25,52 @@ pub use server::{ReadyCheck, serve, spawn_listener, store_ready};
 /// Distinct workspace label values a process keeps unless configured otherwise.
 pub const DEFAULT_MAX_WORKSPACES: u32 = 100;
 
+/// Where a process serves its metrics and how many workspace labels it keeps, from
+/// `METRICS_ADDR` and `SOCIALSCALR_METRICS_MAX_WORKSPACES`.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsSettings {
+    pub addr: Option<std::net::SocketAddr>,
+    pub max_workspaces: u32,
+}
+
+impl MetricsSettings {
+    pub fn from_env() -> Result<MetricsSettings, socialscalr_core::config::ConfigError> {
+        use socialscalr_core::config;
+        Ok(MetricsSettings {
+            addr: config::metrics_addr()?,
+            max_workspaces: config::count(
+                config::METRICS_MAX_WORKSPACES,
+                DEFAULT_MAX_WORKSPACES,
+                0..=100_000,
+            )?,
+        })
+    }
+
+    /// The registry of the process in `role`, with the limiter's metrics on it.
+    pub fn registry(
+        &self,
+        role: &str,
+        limiter: &Arc<socialscalr_core::ratelimit::Limiter>,
+    ) -> Metrics {
+        let metrics = Metrics::new(role, self.max_workspaces);
+        register_limiter(&metrics, Arc::clone(limiter));
+        metrics
+    }
+
+    /// Serves `metrics` at the configured address, when there is one; readiness follows
+    /// the store.
+    pub async fn serve(
+        &self,
+        metrics: Metrics,
+        store: &Arc<dyn socialscalr_core::store::Store>,
+    ) -> std::io::Result<()> {
+        if let Some(addr) = self.addr {
+            spawn_listener(addr, metrics, store_ready(Arc::clone(store))).await?;
+        }
+        Ok(())
+    }
+}
+
 /// The metrics of one process: its registry and its bound on workspace labels.
 #[derive(Clone)]
 pub struct Metrics {

@@ -85,6 +85,7 @@ async fn apply(object: &ApiToken, ctx: &Context, api: &Api<ApiToken>) -> Result<
         seat: spec.seat.clone(),
         expires_at,
         generation: spec.rotation_generation,
+        owner: format!("ApiToken {namespace}/{}", object.name_any()),
     };
     let owner = owner_reference(object)?;
     let token =

@@ -74,7 +74,6 @@ async fn apply(
 ) -> Result<Action> {
     let namespace = namespace(object)?;
     let spec = &object.spec;
-    let reference = object.object_ref(&());
     let retry = WAIT_FOR_WORKSPACE;
 
     let workspace = match workspace::lookup(ctx, &namespace, &spec.workspace_ref).await? {
@@ -113,12 +112,18 @@ async fn apply(
         },
         None => None,
     };
-    let Some(kept) = keep_secret(ctx, object, &secrets, &workspace.id, own_secret).await? else {
+    let Some(kept) = keep_secret(object, &secrets, &workspace.id, own_secret).await? else {
         // Another reconcile created the Secret a moment ago; read it on the next round.
         return Ok(Action::requeue(std::time::Duration::from_secs(1)));
     };
 
     let endpoint = ensure_row(ctx, object, &secrets, &workspace.id, &kept, &new).await?;
+    let owner = format!("WebhookEndpoint {namespace}/{}", object.name_any());
+    if endpoint.managed_by.as_deref() != Some(owner.as_str()) {
+        ctx.store
+            .set_endpoint_owner(&workspace.id, &endpoint.id, &owner)
+            .await?;
+    }
 
     let attempts = ctx
         .store
@@ -167,14 +172,12 @@ async fn apply(
     if status::write(api, object, current, &new_status).await? {
         tracing::debug!(endpoint = %endpoint.id, "Endpoint status written");
     }
-    let _ = reference;
     Ok(Action::requeue(ctx.settings.health_interval))
 }
 
 /// Reads the operator's Secret, creating it on first use with the user's secret or a
 /// generated one and a new endpoint id. `None` when another reconcile created it first.
 async fn keep_secret(
-    ctx: &Context,
     object: &WebhookEndpoint,
     secrets: &Api<Secret>,
     workspace_id: &str,
@@ -237,7 +240,6 @@ async fn keep_secret(
                 }
                 None => create_secret(secrets, &secret).await?,
             };
-            let _ = ctx;
             Ok(written.map(|secret| Kept {
                 secret,
                 signing_secret,

@@ -172,6 +172,7 @@ async fn apply(object: &Workspace, ctx: &Context, api: &Api<Workspace>) -> Resul
             seat: None,
             expires_at: None,
             generation: 0,
+            owner: format!("Workspace {namespace}/{name}"),
         };
         let owner = owner_reference(object)?;
         match tokens::ensure(ctx, &secrets, &secret_name, &namespace, &owner, &wanted).await? {

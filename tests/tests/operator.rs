@@ -565,6 +565,32 @@ async fn the_examples_become_workspaces_tokens_and_endpoints_that_work() {
             "{name}'s Secret"
         );
     }
+    // What the resources declare is not changed over the REST API: the answer names the
+    // resource to change instead.
+    let admin = String::from_utf8(admin.data.unwrap()["token"].0.clone()).unwrap();
+    let api = support::Api::new(&base, &admin);
+    let ana = tokens.get("acme-seat-ana").await.unwrap().status.unwrap();
+    let refused = api
+        .delete(&format!("/tokens/{}", ana.token_id.unwrap()))
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let message = refused.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expected = format!("ApiToken {}/acme-seat-ana", stack.namespace);
+    assert!(message.contains(&expected), "{message}");
+    let billing = endpoints.get("acme-billing").await.unwrap().status.unwrap();
+    let refused = api
+        .delete(&format!("/webhooks/{}", billing.endpoint_id.unwrap()))
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.body.to_string().contains("WebhookEndpoint"),
+        "{}",
+        refused.body
+    );
+
     let globex = secrets.get("globex-replies-webhook-secret").await.unwrap();
     let own = globex.data.unwrap()["secret"].0.clone();
     assert_eq!(own, b"whsec_globex_example_change_me_0123456789");

@@ -137,6 +137,9 @@ pub async fn rotate(
     let grace_until = time::now()
         + chrono::Duration::from_std(grace)
             .map_err(|_| ApiError::invalid("grace", "is too large"))?;
+    let existing = state.store.get_token(caller.workspace_id(), &id).await?;
+    let managed_by = existing.and_then(|t| t.managed_by);
+    ApiError::refuse_managed("token", &id, managed_by.as_deref())?;
     let issued = token::issue();
     let successor = state
         .store
@@ -168,6 +171,9 @@ pub async fn revoke(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
+    let existing = state.store.get_token(caller.workspace_id(), &id).await?;
+    let managed_by = existing.and_then(|t| t.managed_by);
+    ApiError::refuse_managed("token", &id, managed_by.as_deref())?;
     if state.store.revoke_token(caller.workspace_id(), &id).await? {
         tracing::info!(token = %id, "Token revoked");
         Ok(StatusCode::NO_CONTENT)

@@ -134,6 +134,9 @@ pub async fn delete(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
+    let existing = state.store.get_endpoint(caller.workspace_id(), &id).await?;
+    let managed_by = existing.and_then(|e| e.managed_by);
+    ApiError::refuse_managed("webhook endpoint", &id, managed_by.as_deref())?;
     if state
         .store
         .delete_endpoint(caller.workspace_id(), &id)

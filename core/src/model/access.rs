@@ -193,6 +193,9 @@ pub struct ApiToken {
     pub revoked_at: Option<Timestamp>,
     /// The token that replaced this one in a rotation.
     pub replaced_by: Option<String>,
+    /// The Kubernetes resource that declares it (`ApiToken <namespace>/<name>`), when the
+    /// operator made it; such a token is changed with kubectl, not over the API.
+    pub managed_by: Option<String>,
 }
 
 /// A token to issue.

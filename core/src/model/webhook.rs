@@ -23,6 +23,9 @@ pub struct WebhookEndpoint {
     #[serde(with = "serde_rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// The Kubernetes resource that declares it (`WebhookEndpoint <namespace>/<name>`),
+    /// when the operator made it; such an endpoint is changed with kubectl, not over the API.
+    pub managed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]

@@ -1,6 +1,7 @@
 //! What the operator needs beyond the REST API's calls: workspaces owned by a Kubernetes
 //! resource, settings that change without an event, tokens found by their public id
-//! whatever their state, and endpoints changed in place.
+//! whatever their state, endpoints changed in place, and the marks that tell the REST API
+//! a token or an endpoint belongs to a resource.
 
 use async_trait::async_trait;
 
@@ -52,6 +53,15 @@ pub trait ManagedStore: Send + Sync + 'static {
     ) -> Result<Workspace>;
     /// The token with this public id, revoked and expired ones included.
     async fn token_by_public_id(&self, public_id: &str) -> Result<Option<ApiToken>>;
+    /// Marks a token as declared by `owner` (`ApiToken <namespace>/<name>`).
+    async fn set_token_owner(&self, workspace_id: &str, token_id: &str, owner: &str) -> Result<()>;
+    /// Marks an endpoint as declared by `owner` (`WebhookEndpoint <namespace>/<name>`).
+    async fn set_endpoint_owner(
+        &self,
+        workspace_id: &str,
+        endpoint_id: &str,
+        owner: &str,
+    ) -> Result<()>;
     /// Changes an endpoint that is not deleted.
     async fn update_endpoint(
         &self,

@@ -3,6 +3,42 @@
 //! and one delivery per subscribed endpoint in the same transaction (the outbox), so an
 //! accepted change never loses its event.
 
+/// Declares, in a SQL backend's module, the query modules every SQL backend shares
+/// (`store/sql`, written with numbered `$n` parameters). Each backend compiles them against
+/// its own `DbStore`, `Db`, `DbRow`, `DbConnection` and `Tx`.
+macro_rules! shared_queries {
+    () => {
+        #[path = "../sql/audit.rs"]
+        mod audit;
+        #[path = "../sql/completion.rs"]
+        mod completion;
+        #[path = "../sql/deliveries.rs"]
+        mod deliveries;
+        #[path = "../sql/idempotency.rs"]
+        mod idempotency;
+        #[path = "../sql/leads.rs"]
+        mod leads;
+        #[path = "../sql/managed.rs"]
+        mod managed;
+        #[path = "../sql/outbox.rs"]
+        mod outbox;
+        #[path = "../sql/posts.rs"]
+        mod posts;
+        #[path = "../sql/queue.rs"]
+        mod queue;
+        #[path = "../sql/subscriptions.rs"]
+        mod subscriptions;
+        #[path = "../sql/tenancy.rs"]
+        mod tenancy;
+        #[path = "../sql/tokens.rs"]
+        mod tokens;
+        #[path = "../sql/watchtower.rs"]
+        mod watchtower;
+        #[path = "../sql/webhooks.rs"]
+        mod webhooks;
+    };
+}
+
 mod access;
 mod events;
 mod managed;
@@ -189,6 +225,11 @@ impl AttemptResult {
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
     pub delivery_id: String,
+    /// The delivery's workspace, endpoint and event, as its claim gave them.
+    pub workspace_id: String,
+    pub endpoint_id: String,
+    pub event_id: String,
+    pub event_type: EventType,
     pub attempt_id: String,
     pub attempt: u32,
     pub attempted_at: Timestamp,

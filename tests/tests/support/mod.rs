@@ -454,6 +454,10 @@ impl Api {
         self.send(ClientMethod::GET, path, None).await
     }
 
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send(ClientMethod::DELETE, path, None).await
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> Response {
         self.send(ClientMethod::POST, path, Some(&body)).await
     }

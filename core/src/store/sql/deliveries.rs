@@ -13,24 +13,7 @@ use crate::time::to_micros;
 
 use super::*;
 
-/// What an attempt needs of the claimed deliveries, in the order they fell due.
-async fn claimed_details(tx: &mut Tx, claimed: &[String]) -> Result<Vec<DbRow>> {
-    let mut details = QueryBuilder::<Db>::new(
-        "SELECT d.id, d.workspace_id, d.endpoint_id, d.attempts, d.first_attempt_at, \
-         e.url, e.format, e.sealed_secret, \
-         ev.id AS event_id, ev.type AS event_type, ev.payload \
-         FROM deliveries d \
-         JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-         JOIN events ev ON ev.id = d.event_id WHERE d.id IN (",
-    );
-    let mut separated = details.separated(", ");
-    for id in claimed {
-        separated.push_bind(id.as_str());
-    }
-    details.push(") ORDER BY d.next_attempt_at, d.id");
-    Ok(details.build().fetch_all(&mut **tx).await?)
-}
-
+/// A claimed delivery from the columns a backend's claim returns.
 fn claimed_from_row(row: &DbRow) -> Result<ClaimedDelivery> {
     let event_type: String = row.try_get("event_type")?;
     let attempts: i64 = row.try_get("attempts")?;
@@ -81,29 +64,14 @@ impl DeliveryStore for DbStore {
     }
 
     async fn claim_deliveries(&self, request: &ClaimRequest<'_>) -> Result<Vec<ClaimedDelivery>> {
-        let (mut tx, claimed) = self.claim(request).await?;
-        if claimed.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let rows = claimed_details(&mut tx, &claimed).await?;
-        tx.commit().await?;
+        let rows = self.claim(request).await?;
         rows.iter().map(claimed_from_row).collect()
     }
 
     async fn record_attempt(&self, record: &AttemptRecord) -> Result<()> {
         let attempted_at = to_micros(record.attempted_at);
+        let endpoint_id = &record.endpoint_id;
         let mut tx = self.write().await?;
-        let delivery = sqlx::query(
-            "SELECT d.workspace_id, d.endpoint_id, d.event_id, ev.type AS event_type \
-             FROM deliveries d JOIN events ev ON ev.id = d.event_id WHERE d.id = $1",
-        )
-        .bind(&record.delivery_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound("delivery"))?;
-        let endpoint_id: String = delivery.try_get("endpoint_id")?;
-
         let next_retry_at = match record.result {
             AttemptResult::RetryAt(at) | AttemptResult::RateLimited(at) => Some(to_micros(at)),
             _ => None,
@@ -121,10 +89,10 @@ impl DeliveryStore for DbStore {
         )
         .bind(&record.attempt_id)
         .bind(&record.delivery_id)
-        .bind(delivery.try_get::<String, _>("workspace_id")?)
-        .bind(&endpoint_id)
-        .bind(delivery.try_get::<String, _>("event_id")?)
-        .bind(delivery.try_get::<String, _>("event_type")?)
+        .bind(&record.workspace_id)
+        .bind(endpoint_id)
+        .bind(&record.event_id)
+        .bind(record.event_type.as_str())
         .bind(i64::from(record.attempt))
         .bind(attempted_at)
         .bind(i64::try_from(record.duration.as_millis()).unwrap_or(i64::MAX))
@@ -164,7 +132,7 @@ impl DeliveryStore for DbStore {
             sqlx::query(
                 "UPDATE webhook_endpoints SET disabled = 1, disabled_reason = 'gone' WHERE id = $1",
             )
-            .bind(&endpoint_id)
+            .bind(endpoint_id)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -172,7 +140,7 @@ impl DeliveryStore for DbStore {
                  claimed_until = NULL WHERE endpoint_id = $2 AND status = 'pending'",
             )
             .bind(attempted_at)
-            .bind(&endpoint_id)
+            .bind(endpoint_id)
             .execute(&mut *tx)
             .await?;
         }

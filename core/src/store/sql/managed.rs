@@ -10,7 +10,6 @@ use super::webhooks::{ENDPOINT_COLUMNS, endpoint_from_row};
 use super::*;
 use crate::model::{ApiToken, FieldError, WebhookEndpoint, Workspace};
 use crate::plan::Plan;
-use crate::store::rows::*;
 use crate::store::{EndpointUpdate, ManagedStore, Result, StoreError, WorkspaceSettings};
 
 fn check_settings(plan: Plan, settings: &WorkspaceSettings) -> Result<()> {
@@ -75,6 +74,43 @@ impl ManagedStore for DbStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn set_token_owner(&self, workspace_id: &str, token_id: &str, owner: &str) -> Result<()> {
+        let changed = sqlx::query(
+            "UPDATE api_tokens SET managed_by = $1 WHERE workspace_id = $2 AND id = $3",
+        )
+        .bind(owner)
+        .bind(workspace_id)
+        .bind(token_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound("token"));
+        }
+        Ok(())
+    }
+
+    async fn set_endpoint_owner(
+        &self,
+        workspace_id: &str,
+        endpoint_id: &str,
+        owner: &str,
+    ) -> Result<()> {
+        let changed = sqlx::query(
+            "UPDATE webhook_endpoints SET managed_by = $1 WHERE workspace_id = $2 AND id = $3",
+        )
+        .bind(owner)
+        .bind(workspace_id)
+        .bind(endpoint_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound("endpoint"));
+        }
+        Ok(())
     }
 
     async fn update_endpoint(

@@ -13,7 +13,7 @@ use crate::time::{self, Timestamp, from_micros, to_micros};
 use crate::token::{IssuedToken, display_prefix};
 
 pub(super) const TOKEN_COLUMNS: &str = "t.id, t.workspace_id, t.name, t.public_id, t.scopes, t.seat, \
-     t.created_at, t.expires_at, t.revoked_at, t.replaced_by";
+     t.created_at, t.expires_at, t.revoked_at, t.replaced_by, t.managed_by";
 
 pub(super) fn token_from_row(row: &DbRow) -> Result<ApiToken> {
     let public_id: String = row.try_get("public_id")?;
@@ -28,6 +28,7 @@ pub(super) fn token_from_row(row: &DbRow) -> Result<ApiToken> {
         expires_at: optional_time(row.try_get("expires_at")?),
         revoked_at: optional_time(row.try_get("revoked_at")?),
         replaced_by: row.try_get("replaced_by")?,
+        managed_by: row.try_get("managed_by")?,
     })
 }
 
@@ -97,6 +98,7 @@ async fn insert_token(
         expires_at: new.expires_at,
         revoked_at: None,
         replaced_by: None,
+        managed_by: None,
     };
     let inserted = sqlx::query(
         "INSERT INTO api_tokens (id, workspace_id, name, public_id, secret_hash, scopes, seat, \

@@ -13,7 +13,7 @@ use crate::time::{self, from_micros, to_micros};
 use super::*;
 
 pub(super) const ENDPOINT_COLUMNS: &str =
-    "id, url, description, events, format, disabled, disabled_reason, created_at";
+    "id, url, description, events, format, disabled, disabled_reason, created_at, managed_by";
 
 pub(super) fn endpoint_from_row(row: &DbRow) -> Result<WebhookEndpoint> {
     let disabled: i64 = row.try_get("disabled")?;
@@ -26,6 +26,7 @@ pub(super) fn endpoint_from_row(row: &DbRow) -> Result<WebhookEndpoint> {
         disabled: disabled != 0,
         disabled_reason: row.try_get("disabled_reason")?,
         created_at: from_micros(row.try_get("created_at")?),
+        managed_by: row.try_get("managed_by")?,
     })
 }
 
@@ -74,6 +75,7 @@ impl WebhookStore for DbStore {
             disabled: false,
             disabled_reason: None,
             created_at: time::now(),
+            managed_by: None,
         };
         sqlx::query(
             "INSERT INTO webhook_endpoints \

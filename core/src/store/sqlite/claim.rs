@@ -7,9 +7,9 @@ use super::*;
 use crate::time::to_micros;
 
 impl SqliteStore {
-    /// Marks the earliest due deliveries as held by `request.worker`, in a transaction
-    /// the caller finishes.
-    pub(super) async fn claim(&self, request: &ClaimRequest<'_>) -> Result<(Tx, Vec<String>)> {
+    /// Marks the earliest due deliveries as held by `request.worker` and returns what
+    /// their attempts need, in the order they fell due.
+    pub(super) async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Vec<SqliteRow>> {
         let now = to_micros(request.now);
         let lease = i64::try_from(request.lease.as_micros()).unwrap_or(i64::MAX);
         let mut tx = self.write().await?;
@@ -53,7 +53,31 @@ impl SqliteStore {
             .push(" ORDER BY next_attempt_at, id LIMIT ")
             .push_bind(i64::from(request.limit))
             .push(") RETURNING id");
-        let claimed = query.build_query_scalar().fetch_all(&mut *tx).await?;
-        Ok((tx, claimed))
+        let claimed: Vec<String> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+        if claimed.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let rows = claimed_details(&mut tx, &claimed).await?;
+        tx.commit().await?;
+        Ok(rows)
     }
+}
+
+/// What an attempt needs of the claimed deliveries, in the order they fell due.
+async fn claimed_details(tx: &mut Tx, claimed: &[String]) -> Result<Vec<SqliteRow>> {
+    let mut details = QueryBuilder::<Sqlite>::new(
+        "SELECT d.id, d.workspace_id, d.endpoint_id, d.attempts, d.first_attempt_at, \
+         e.url, e.format, e.sealed_secret, \
+         ev.id AS event_id, ev.type AS event_type, ev.payload \
+         FROM deliveries d \
+         JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+         JOIN events ev ON ev.id = d.event_id WHERE d.id IN (",
+    );
+    let mut separated = details.separated(", ");
+    for id in claimed {
+        separated.push_bind(id.as_str());
+    }
+    details.push(") ORDER BY d.next_attempt_at, d.id");
+    Ok(details.build().fetch_all(&mut **tx).await?)
 }

@@ -6,35 +6,7 @@ mod claim;
 #[cfg(test)]
 mod tests;
 
-// The queries both SQL backends share, written with numbered `$n` parameters.
-#[path = "../sql/audit.rs"]
-mod audit;
-#[path = "../sql/completion.rs"]
-mod completion;
-#[path = "../sql/deliveries.rs"]
-mod deliveries;
-#[path = "../sql/idempotency.rs"]
-mod idempotency;
-#[path = "../sql/leads.rs"]
-mod leads;
-#[path = "../sql/managed.rs"]
-mod managed;
-#[path = "../sql/outbox.rs"]
-mod outbox;
-#[path = "../sql/posts.rs"]
-mod posts;
-#[path = "../sql/queue.rs"]
-mod queue;
-#[path = "../sql/subscriptions.rs"]
-mod subscriptions;
-#[path = "../sql/tenancy.rs"]
-mod tenancy;
-#[path = "../sql/tokens.rs"]
-mod tokens;
-#[path = "../sql/watchtower.rs"]
-mod watchtower;
-#[path = "../sql/webhooks.rs"]
-mod webhooks;
+shared_queries!();
 
 use std::str::FromStr;
 use std::sync::Arc;
