@@ -114,7 +114,7 @@ async fn keep(state: &AppState, workspace: &str, key: &str, response: Response) 
                             wait = (wait * 2).min(std::time::Duration::from_secs(5));
                         }
                         Err(error) => {
-                            tracing::error!(%error, "Recording the Idempotency-Key's answer failed");
+                            tracing::error!(%error, "Recording the key's answer failed");
                             return;
                         }
                         Ok(()) => return,

@@ -50,7 +50,8 @@ pub(super) async fn insert_event(conn: &mut DbConnection, event: &NewEvent) -> R
 /// not deliver: it stays in the store as the record of the change.
 pub(super) async fn insert_event_row(conn: &mut DbConnection, event: &NewEvent) -> Result<()> {
     sqlx::query(
-        "INSERT INTO events (id, workspace_id, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO events (id, workspace_id, type, payload, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&event.id)
     .bind(&event.workspace_id)
