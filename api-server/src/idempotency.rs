@@ -69,7 +69,19 @@ pub async fn run(state: &AppState, caller: &Caller, request: Request, next: Next
         .await;
     match claim {
         Err(error) => ApiError::from(error).into_response(),
-        Ok(IdempotencyClaim::Replay { status, body }) => replay(status, body),
+        Ok(IdempotencyClaim::Replay { status, body }) => {
+            let owner = kept_answer_owner(workspace, &key);
+            let opened = std::str::from_utf8(&body)
+                .ok()
+                .and_then(|sealed| state.secrets.open(&owner, sealed).ok());
+            match opened {
+                Some(text) => replay(status, text.into_bytes()),
+                None => {
+                    tracing::error!("The kept answer of an Idempotency-Key cannot be opened");
+                    ApiError::Internal.into_response()
+                }
+            }
+        }
         Ok(IdempotencyClaim::InProgress) => ApiError::IdempotencyConflict(
             "a request with this Idempotency-Key is still being processed",
         )
@@ -96,7 +108,14 @@ async fn keep(state: &AppState, workspace: &str, key: &str, response: Response) 
             return ApiError::Internal.into_response();
         }
     };
-    let answer = (!parts.status.is_server_error()).then(|| (parts.status.as_u16(), bytes.clone()));
+    // Kept sealed: answers such as a new token or signing secret are credentials.
+    let answer = (!parts.status.is_server_error()).then(|| {
+        let sealed = state.secrets.seal(
+            &kept_answer_owner(workspace, key),
+            &String::from_utf8_lossy(&bytes),
+        );
+        (parts.status.as_u16(), bytes::Bytes::from(sealed))
+    });
     // Recorded before answering, so that a repeat right after finds the answer.
     if let Err(error) = record_answer(state.store.as_ref(), workspace, key, &answer).await {
         if error.is_unavailable() {
@@ -127,6 +146,11 @@ async fn keep(state: &AppState, workspace: &str, key: &str, response: Response) 
         }
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// What a kept answer is sealed to: its workspace and key, so it opens for no other.
+fn kept_answer_owner(workspace: &str, key: &str) -> String {
+    format!("idempotency:{workspace}:{key}")
 }
 
 /// Keeps the answer for the key, or frees the key when there is none to keep.

@@ -446,3 +446,57 @@ async fn concurrent_requests_with_one_key_create_one_lead() {
     let (_, leads) = api.get("/api/v1/leads").await;
     assert_eq!(leads["data"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn kept_answers_holding_credentials_are_sealed_in_the_store() {
+    use sha2::{Digest, Sha256};
+    const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+    let api = Api::start().await;
+    let body = serde_json::to_vec(&json!({
+        "url": "https://hooks.example.com/in",
+        "events": ["lead.replied"],
+    }))
+    .unwrap();
+    let send = || {
+        api.client
+            .post(format!("{}/api/v1/webhooks", api.base))
+            .bearer_auth(&api.token)
+            .header("idempotency-key", "new-hook")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let secret = first.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        again["secret"],
+        secret.as_str(),
+        "a repeat gets the same answer"
+    );
+
+    let mut fingerprint = Sha256::new();
+    fingerprint.update(b"/webhooks?\n");
+    fingerprint.update(&body);
+    let fingerprint = hex::encode(fingerprint.finalize());
+    let workspace = api.workspace_id("acme").await;
+    let now = socialscalr_core::time::now();
+    let kept = api
+        .store
+        .claim_idempotency_key(&workspace, "new-hook", &fingerprint, now, now - HOUR)
+        .await
+        .unwrap();
+    let socialscalr_core::store::IdempotencyClaim::Replay { body: stored, .. } = kept else {
+        panic!("the key keeps its answer: {kept:?}");
+    };
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(
+        !stored.contains(&secret),
+        "the signing secret is kept in plaintext"
+    );
+}

@@ -918,6 +918,32 @@ mod cases {
         assert_eq!((summary.due, summary.oldest_due_at), (1, Some(retry_at)));
     }
 
+    /// A receiver may answer with U+0000; the attempt is still recorded, so the delivery
+    /// moves on instead of being made again when its claim runs out.
+    pub async fn an_answer_holding_nul_is_recorded(store: &dyn Store) {
+        let ws = workspace(store, "acme").await;
+        let ep = endpoint(store, &ws, &[EventType::LeadReplied]).await;
+        let created = store
+            .create_lead(&ws, &lead(json!({"name": "A"})))
+            .await
+            .unwrap();
+        store
+            .add_message(&ws, &created.lead.id, &message("inbound", "one"))
+            .await
+            .unwrap();
+        let claimed = claim_all(store, "w1", later(1)).await;
+        let mut attempt = record(&claimed[0], AttemptResult::Delivered, Some(200));
+        attempt.response_excerpt = Some("ok\0\0done".into());
+        attempt.error = Some("odd\0".into());
+        store.record_attempt(&attempt).await.unwrap();
+        assert_eq!(store.delivery_counts(&ws).await.unwrap().succeeded, 1);
+        let log = store.list_attempts(&ws, &ep, &page(50)).await.unwrap();
+        assert_eq!(
+            log.items[0].response_excerpt.as_deref(),
+            Some("ok\u{fffd}\u{fffd}done")
+        );
+    }
+
     pub async fn attempts_are_recorded_and_move_the_delivery_on(store: &dyn Store) {
         let ws = workspace(store, "acme").await;
         let ep = endpoint(store, &ws, &[EventType::LeadReplied]).await;
@@ -2229,6 +2255,7 @@ macro_rules! conformance {
             case!(claims_respect_the_per_endpoint_cap_and_skipped_endpoints);
             case!(claims_respect_the_per_workspace_cap_and_release_what_they_return);
             case!(attempts_are_recorded_and_move_the_delivery_on);
+            case!(an_answer_holding_nul_is_recorded);
             case!(the_queue_summary_counts_pending_and_due_deliveries);
             case!(endpoint_formats_are_kept_and_handed_to_the_dispatcher);
             case!(a_rate_limited_attempt_is_made_again_under_the_same_number);

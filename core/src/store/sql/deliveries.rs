@@ -13,6 +13,12 @@ use crate::time::to_micros;
 
 use super::*;
 
+/// Text as a column can hold it: a receiver may answer with U+0000, which PostgreSQL
+/// refuses, and an attempt that cannot be recorded would be made again and again.
+fn storable_text(text: &str) -> String {
+    text.replace('\0', "\u{fffd}")
+}
+
 /// A claimed delivery from the columns a backend's claim returns.
 fn claimed_from_row(row: &DbRow) -> Result<ClaimedDelivery> {
     let event_type: String = row.try_get("event_type")?;
@@ -97,8 +103,8 @@ impl DeliveryStore for DbStore {
         .bind(attempted_at)
         .bind(i64::try_from(record.duration.as_millis()).unwrap_or(i64::MAX))
         .bind(record.status_code.map(i64::from))
-        .bind(&record.error)
-        .bind(&record.response_excerpt)
+        .bind(record.error.as_deref().map(storable_text))
+        .bind(record.response_excerpt.as_deref().map(storable_text))
         .bind(i64::from(record.result == AttemptResult::Delivered))
         .bind(next_retry_at)
         .bind(enum_text(record.result.outcome()))
