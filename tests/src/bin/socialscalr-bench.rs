@@ -41,7 +41,9 @@ async fn main() {
         .await;
         stats.per_second()
     };
-    for dispatchers in [1, 2] {
+    // `SOCIALSCALR_BENCH_DISPATCHERS=2` measures one case alone; default `1,2`.
+    let counts = std::env::var("SOCIALSCALR_BENCH_DISPATCHERS").unwrap_or_else(|_| "1,2".into());
+    for dispatchers in counts.split(',').filter_map(|n| n.trim().parse().ok()) {
         dispatch(&services, dispatchers, sink_ceiling).await;
     }
     api(&services).await;
