@@ -50,7 +50,7 @@ async fn apply(object: &ApiToken, ctx: &Context, api: &Api<ApiToken>) -> Result<
     let workspace = match workspace::lookup(ctx, &namespace, &spec.workspace_ref).await? {
         Lookup::Found(workspace) => workspace,
         Lookup::Unusable { reason, message } => {
-            return not_ready(api, object, ctx, reason, message, WAIT_FOR_WORKSPACE).await;
+            return status::not_ready(api, object, ctx, reason, message, WAIT_FOR_WORKSPACE).await;
         }
     };
 
@@ -63,14 +63,23 @@ async fn apply(object: &ApiToken, ctx: &Context, api: &Api<ApiToken>) -> Result<
             Ok(scopes) => scopes,
             Err(error) => {
                 let message = error.to_string();
-                return not_ready(api, object, ctx, "Invalid", message, ctx.settings.resync).await;
+                return status::not_ready(
+                    api,
+                    object,
+                    ctx,
+                    "Invalid",
+                    message,
+                    ctx.settings.resync,
+                )
+                .await;
             }
         }
     };
     let expires_at = match spec.expires_at.as_deref().map(time::parse_rfc3339) {
         Some(None) => {
             let message = "expiresAt is not an RFC 3339 time".to_owned();
-            return not_ready(api, object, ctx, "Invalid", message, ctx.settings.resync).await;
+            return status::not_ready(api, object, ctx, "Invalid", message, ctx.settings.resync)
+                .await;
         }
         Some(Some(at)) => Some(at),
         None => None,
@@ -98,7 +107,7 @@ async fn apply(object: &ApiToken, ctx: &Context, api: &Api<ApiToken>) -> Result<
             }
             tokens::Outcome::Refused(refused) => {
                 let resync = ctx.settings.resync;
-                return not_ready(api, object, ctx, "Refused", refused.0, resync).await;
+                return status::not_ready(api, object, ctx, "Refused", refused.0, resync).await;
             }
         };
 
@@ -130,30 +139,6 @@ async fn apply(object: &ApiToken, ctx: &Context, api: &Api<ApiToken>) -> Result<
     };
     status::write(api, object, current, &new_status).await?;
     Ok(Action::requeue(ctx.settings.resync))
-}
-
-async fn not_ready(
-    api: &Api<ApiToken>,
-    object: &ApiToken,
-    ctx: &Context,
-    reason: &str,
-    message: String,
-    retry: std::time::Duration,
-) -> Result<Action> {
-    let current = object.status.as_ref();
-    let previous = current.map(|s| s.conditions.as_slice()).unwrap_or_default();
-    let generation = object.metadata.generation;
-    let new_status = ApiTokenStatus {
-        conditions: status::ready(previous, generation, false, reason, message.clone()),
-        observed_generation: generation,
-        ..current.cloned().unwrap_or_default()
-    };
-    if status::write(api, object, current, &new_status).await? {
-        tracing::warn!(reason, %message, "ApiToken not ready");
-        ctx.event(&object.object_ref(&()), EventType::Warning, reason, message)
-            .await;
-    }
-    Ok(Action::requeue(retry))
 }
 
 async fn cleanup(object: &ApiToken, ctx: &Context) -> Result<Action> {

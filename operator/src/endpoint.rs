@@ -79,7 +79,7 @@ async fn apply(
     let workspace = match workspace::lookup(ctx, &namespace, &spec.workspace_ref).await? {
         Lookup::Found(workspace) => workspace,
         Lookup::Unusable { reason, message } => {
-            return not_ready(api, object, ctx, reason, message, retry).await;
+            return status::not_ready(api, object, ctx, reason, message, retry).await;
         }
     };
 
@@ -92,7 +92,7 @@ async fn apply(
     };
     if let Err(error) = new.validate(&ctx.target_policy) {
         let resync = ctx.settings.resync;
-        return not_ready(api, object, ctx, "Invalid", error.to_string(), resync).await;
+        return status::not_ready(api, object, ctx, "Invalid", error.to_string(), resync).await;
     }
 
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -102,12 +102,13 @@ async fn apply(
                 Some(value) if !value.trim().is_empty() => Some(value),
                 _ => {
                     let message = format!("Secret {name} has no `{SECRET_KEY}` key");
-                    return not_ready(api, object, ctx, "SecretInvalid", message, retry).await;
+                    return status::not_ready(api, object, ctx, "SecretInvalid", message, retry)
+                        .await;
                 }
             },
             None => {
                 let message = format!("no Secret named {name} in namespace {namespace}");
-                return not_ready(api, object, ctx, "SecretNotFound", message, retry).await;
+                return status::not_ready(api, object, ctx, "SecretNotFound", message, retry).await;
             }
         },
         None => None,
@@ -379,30 +380,6 @@ pub fn health_of(attempts: &[DeliveryAttempt]) -> DeliveryHealth {
             .unwrap_or(u32::MAX),
         disabled_reason: None,
     }
-}
-
-async fn not_ready(
-    api: &Api<WebhookEndpoint>,
-    object: &WebhookEndpoint,
-    ctx: &Context,
-    reason: &str,
-    message: String,
-    retry: std::time::Duration,
-) -> Result<Action> {
-    let current = object.status.as_ref();
-    let previous = current.map(|s| s.conditions.as_slice()).unwrap_or_default();
-    let generation = object.metadata.generation;
-    let new_status = WebhookEndpointStatus {
-        conditions: status::ready(previous, generation, false, reason, message.clone()),
-        observed_generation: generation,
-        ..current.cloned().unwrap_or_default()
-    };
-    if status::write(api, object, current, &new_status).await? {
-        tracing::warn!(reason, %message, "WebhookEndpoint not ready");
-        ctx.event(&object.object_ref(&()), EventType::Warning, reason, message)
-            .await;
-    }
-    Ok(Action::requeue(retry))
 }
 
 /// Deletes the store's row, which cancels its queued deliveries.

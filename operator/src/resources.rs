@@ -358,3 +358,39 @@ pub fn crd_files() -> Vec<(&'static str, String)> {
         ("webhookendpoints.yaml", render(WebhookEndpoint::crd())),
     ]
 }
+
+/// The three resources report their readiness the same way.
+macro_rules! reported {
+    ($($kind:ident => $status:ident),+ $(,)?) => {$(
+        impl crate::status::Reported for $kind {
+            type Status = $status;
+            const KIND: &'static str = stringify!($kind);
+
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+
+            fn conditions(status: &$status) -> &[Condition] {
+                &status.conditions
+            }
+
+            fn reported(
+                status: $status,
+                conditions: Vec<Condition>,
+                observed_generation: Option<i64>,
+            ) -> $status {
+                $status {
+                    conditions,
+                    observed_generation,
+                    ..status
+                }
+            }
+        }
+    )+};
+}
+
+reported!(
+    Workspace => WorkspaceStatus,
+    ApiToken => ApiTokenStatus,
+    WebhookEndpoint => WebhookEndpointStatus,
+);

@@ -9,6 +9,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+
+use crate::context::Context;
 use crate::error::Result;
 
 pub const READY: &str = "Ready";
@@ -73,6 +77,47 @@ where
     )
     .await?;
     Ok(true)
+}
+
+/// A resource whose status reports `Ready` and `observedGeneration`.
+pub trait Reported:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug
+{
+    type Status: Serialize + Clone + Default;
+    const KIND: &'static str;
+
+    fn status(&self) -> Option<&Self::Status>;
+    fn conditions(status: &Self::Status) -> &[Condition];
+    /// `status` with these conditions, observed at `generation`.
+    fn reported(
+        status: Self::Status,
+        conditions: Vec<Condition>,
+        generation: Option<i64>,
+    ) -> Self::Status;
+}
+
+/// Reports `Ready=False` with a reason the user can act on, and an Event when that is
+/// news: not an error, so no backoff storm, but tried again after `retry` and whenever
+/// the resource changes.
+pub async fn not_ready<K: Reported>(
+    api: &Api<K>,
+    object: &K,
+    ctx: &Context,
+    reason: &str,
+    message: String,
+    retry: std::time::Duration,
+) -> Result<Action> {
+    let current = object.status();
+    let previous = current.map(K::conditions).unwrap_or_default();
+    let generation = object.meta().generation;
+    let conditions = ready(previous, generation, false, reason, message.clone());
+    let new_status = K::reported(current.cloned().unwrap_or_default(), conditions, generation);
+    if write(api, object, current, &new_status).await? {
+        tracing::warn!(kind = K::KIND, reason, %message, "Resource not ready");
+        ctx.event(&object.object_ref(&()), EventType::Warning, reason, message)
+            .await;
+    }
+    Ok(Action::requeue(retry))
 }
 
 #[cfg(test)]

@@ -100,10 +100,26 @@ async fn apply(object: &Workspace, ctx: &Context, api: &Api<Workspace>) -> Resul
                     workspace
                 }
                 Err(StoreError::Conflict(message)) => {
-                    return refuse(api, object, ctx, "NameTaken", message).await;
+                    return status::not_ready(
+                        api,
+                        object,
+                        ctx,
+                        "NameTaken",
+                        message,
+                        ctx.settings.resync,
+                    )
+                    .await;
                 }
                 Err(StoreError::Invalid(error)) => {
-                    return refuse(api, object, ctx, "Invalid", error.to_string()).await;
+                    return status::not_ready(
+                        api,
+                        object,
+                        ctx,
+                        "Invalid",
+                        error.to_string(),
+                        ctx.settings.resync,
+                    )
+                    .await;
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -111,7 +127,8 @@ async fn apply(object: &Workspace, ctx: &Context, api: &Api<Workspace>) -> Resul
     };
     if workspace.cancelled_at.is_some() {
         let message = format!("workspace {} is cancelled in the store", workspace.id);
-        return refuse(api, object, ctx, "Cancelled", message).await;
+        return status::not_ready(api, object, ctx, "Cancelled", message, ctx.settings.resync)
+            .await;
     }
 
     // The plan first, so that seats are checked against the plan they belong to.
@@ -183,7 +200,15 @@ async fn apply(object: &Workspace, ctx: &Context, api: &Api<Workspace>) -> Resul
                 Some(secret_name)
             }
             tokens::Outcome::Refused(refused) => {
-                return refuse(api, object, ctx, "AdminTokenRefused", refused.0).await;
+                return status::not_ready(
+                    api,
+                    object,
+                    ctx,
+                    "AdminTokenRefused",
+                    refused.0,
+                    ctx.settings.resync,
+                )
+                .await;
             }
         }
     } else {
@@ -306,31 +331,6 @@ async fn ensure_config_map(
         Some(_) => {}
     }
     Ok(())
-}
-
-/// Reports a refusal the user can fix in the resource: not an error, so no backoff storm,
-/// but retried at the resync interval and whenever the resource changes.
-async fn refuse(
-    api: &Api<Workspace>,
-    object: &Workspace,
-    ctx: &Context,
-    reason: &str,
-    message: String,
-) -> Result<Action> {
-    let current = object.status.as_ref();
-    let previous = current.map(|s| s.conditions.as_slice()).unwrap_or_default();
-    let generation = object.metadata.generation;
-    let new_status = WorkspaceStatus {
-        conditions: status::ready(previous, generation, false, reason, message.clone()),
-        observed_generation: generation,
-        ..current.cloned().unwrap_or_default()
-    };
-    if status::write(api, object, current, &new_status).await? {
-        tracing::warn!(reason, %message, "Workspace not reconciled");
-        ctx.event(&object.object_ref(&()), EventType::Warning, reason, message)
-            .await;
-    }
-    Ok(Action::requeue(ctx.settings.resync))
 }
 
 /// A deleted Workspace is cancelled in the store (with its `subscription.cancelled`),
