@@ -22,6 +22,8 @@ macro_rules! shared_queries {
         mod managed;
         #[path = "../sql/outbox.rs"]
         mod outbox;
+        #[path = "../sql/pages.rs"]
+        mod pages;
         #[path = "../sql/posts.rs"]
         mod posts;
         #[path = "../sql/queue.rs"]

@@ -108,29 +108,6 @@ fn create_private(file: &std::path::Path) -> std::io::Result<()> {
 }
 
 impl SqliteStore {
-    /// One page of a workspace's rows, newest first. `select` is the query up to and
-    /// including its conditions, ending in a `?` for the workspace id; `id_column` is the
-    /// column the rows are ordered and paged by.
-    async fn list_page<T>(
-        &self,
-        select: &str,
-        id_column: &str,
-        workspace_id: &str,
-        page: &PageRequest,
-        from_row: fn(&SqliteRow) -> Result<T>,
-        id: impl Fn(&T) -> &str,
-    ) -> Result<Page<T>> {
-        let sql = format!("{select} AND {id_column} < $2 ORDER BY {id_column} DESC LIMIT $3");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(workspace_id)
-            .bind(page.after.as_deref().unwrap_or("\u{10ffff}"))
-            .bind(i64::from(page.limit) + 1)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
-        Ok(page_of(items, page.limit, id))
-    }
-
     /// Commits and, when deliveries were queued, wakes the dispatchers.
     async fn commit_with_deliveries(&self, tx: Tx, queued: usize) -> Result<()> {
         tx.commit().await?;
